@@ -87,7 +87,8 @@ def scaled(number: str, exp10: int) -> float:
         exp10 -= len(number) - dot - 1
     if exp10 >= 0:
         return float(digits * 10**exp10)
-    return digits / 10**-exp10
+    divisor: int = 10 ** (-exp10)
+    return digits / divisor
 
 
 def number_with_unit(value: str, quantity: str) -> float:
