@@ -48,6 +48,9 @@ from gridedge.ports.p1.values import (
     timestamp,
 )
 
+#: A telegram header: '/', the 3-character manufacturer flag, then the baud or ID character
+#: (DSMR 5.0.2 §6.2, IEC 62056-21). A plain '/' may occur in text values ("test-/-test").
+HEADER = re.compile(rb"/[A-Za-z]{3}[!-~]")
 _OBIS = re.compile(r"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
 
@@ -392,10 +395,11 @@ MBUS: dict[str, Callable[[dict[str, object], list[str], tzinfo], None]] = {
 
 def _dispatch(b: _Builder, code: str, inner: str, checked: bool) -> bool:
     """Decode object `code` with value text `inner`; False when it is not one we interpret."""
-    if code[0] == "1" and code[1:4] == "-0:":
+    if code[0] == "1" and code[1] == "-" and code[3] == ":" and code[2] in "01":
+        # B = 1: measurement channel 1, used instead of 0 by e.g. Sagemcom XT211 and Swiss 5S
         cde = code[4:]
         spec = NUMERIC.get(cde)
-        if spec is not None:
+        if spec is not None and ")(" not in inner:
             where, key, units = spec
             num, _, unit = inner.partition("*")
             exp = units.get(unit)
@@ -481,12 +485,14 @@ def decode(
         if not lenient:
             raise P1TruncatedError(f"telegram starting at byte {start} has no end '!'", offset=len(data))
         end = len(data.rstrip())
-    newheader = data.find(b"\n/", start, end)
-    if newheader >= 0:
-        line = data.count(b"\n", start, newheader) + 1
+    # another header inside means this telegram was cut short and the next one began,
+    # possibly mid-line after dropped bytes
+    newheader = HEADER.search(data, start + 1, end)
+    if newheader is not None:
+        at = newheader.start()
+        line = data.count(b"\n", start, at) + 1
         raise P1TruncatedError(
-            f"telegram cut short at line {line}: a new header '/' starts at byte {newheader + 1}",
-            offset=newheader + 1,
+            f"telegram cut short: a new header starts at line {line} (byte {at})", offset=at
         )
     crc = _read_crc(data, end)
     if crc is not None and check_crc:
@@ -543,6 +549,13 @@ def _decode_text(text: str, crc: int | None, lenient: bool, zone: tzinfo, checke
         lines = text.split("\r\n")
     else:
         lines = [ln[:-1] if ln[-1:] == "\r" else ln for ln in text.split("\n")]
+    if not lines[0]:
+        raise P1SyntaxError(
+            "empty header: a telegram starts with '/XXX5' and the meter identification (DSMR 5.0.2 §6.2)",
+            line=1,
+            column=2,
+            text="/",
+        )
     b = _Builder(lines[0], zone)
     b.crc = crc
     # DSMR 2.2/3.0 put the gas value on the next line, starting with '('
@@ -571,9 +584,9 @@ def _decode_text(text: str, crc: int | None, lenient: bool, zone: tzinfo, checke
         code = line[:p]
         inner = line[p + 1 : -1]
         # fast path: numeric electricity objects (1-0:C.D.E), most lines of a telegram
-        if code.startswith("1-0:"):
+        if code.startswith("1-0:") or code.startswith("1-1:"):
             spec = numeric.get(code[4:])
-            if spec is not None:
+            if spec is not None and ")(" not in inner:
                 where, key, units = spec
                 num, _, unit = inner.partition("*")
                 exp = units.get(unit)

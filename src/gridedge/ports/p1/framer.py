@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridedge.ports.p1.decoder import HEADER
 from gridedge.ports.p1.errors import P1Error, P1OverflowError, P1TruncatedError
 
 _HEX = b"0123456789ABCDEFabcdef"
+HEADER_SIZE = 5  # bytes the HEADER pattern needs: '/' + flag + one character
 
 
 @dataclass
@@ -92,19 +94,16 @@ class TelegramFramer:
         self._offset += n
 
     def _sync(self, out: list[bytes | P1Error]) -> bool:
-        """Drop bytes up to the next header '/' at the start of a line (or of the stream).
+        """Drop bytes up to the next header '/'.
 
         Skipped bytes that contain a telegram end '!' were the tail of a telegram whose start was
         missed (a capture that begins mid-telegram): reported as truncated, not silently lost.
         """
         buf = self._buf
-        at_start = buf[:1] == b"/" and self._offset == 0
-        pos = 0 if at_start else buf.find(b"\n/")
-        if pos < 0:
-            # keep a last '\n' that may precede a '/' in the next chunk
-            skip = len(buf) - (1 if buf[-1:] == b"\n" else 0)
-        else:
-            skip = pos if at_start else pos + 1
+        match = HEADER.search(buf)
+        pos = -1 if match is None else match.start()
+        # without a header drop all but a last few bytes that may begin one: bounded memory
+        skip = max(0, len(buf) - (HEADER_SIZE - 1)) if pos < 0 else pos
         if skip:
             if self._gap_start is None:
                 self._gap_start = self._offset
@@ -139,18 +138,20 @@ class TelegramFramer:
         buf = self._buf
         end = buf.find(b"!")
         limit = end if end >= 0 else len(buf)
-        newheader = buf.find(b"\n/", 1, limit)
-        if newheader >= 0:
+        # a second header: this telegram was cut short (maybe mid-line, after dropped bytes)
+        match = HEADER.search(buf, 1, limit)
+        if match is not None:
+            newheader = match.start()
             self.stats.truncated += 1
             line = buf.count(b"\n", 0, newheader) + 1
             out.append(
                 P1TruncatedError(
-                    f"telegram at byte {self._offset} cut short at line {line}:"
-                    f" a new header '/' starts at byte {self._offset + newheader + 1}",
+                    f"telegram at byte {self._offset} cut short: a new header starts at line {line}"
+                    f" (byte {self._offset + newheader})",
                     offset=self._offset,
                 )
             )
-            self._drop(newheader + 1)
+            self._drop(newheader)
             return True
         if end < 0:
             if len(buf) > self.max_size:
