@@ -2,8 +2,8 @@
 
 Rules, first match wins (facts from `shared/notes/meter-ports.md` §A):
 1. `0-0:96.1.4` (e-MUCS version information, replaces 1-3:0.2.8) -> Belgium, e-MUCS H.
-2. `0-0:42.0.0` (COSEM logical device name as equipment id): Luxembourg when the header starts
-   `/Lux` or a DSMR version object is sent, else E.ON Hungary.
+2. Header flag `/Lux` -> Luxembourg. `0-0:42.0.0` (COSEM logical device name as equipment id):
+   Luxembourg when a DSMR version object is sent, else E.ON Hungary.
 3. Import energy in `Wh` (integer registers) -> Austria (Sagemcom T210-D-r).
 4. `1-3:0.2.8` = 5x -> DSMR 5, = 4x -> DSMR 4.
 5. Value group F (`*255`) -> generic IEC 62056-21 (e.g. EasyMeter Q3D).
@@ -35,6 +35,8 @@ def detect(
     """The variant of a decoded telegram; see the module docstring for the rules."""
     if version_emucs is not None:
         return P1Variant.EMUCS_H
+    if header.startswith("Lux"):
+        return P1Variant.LUXEMBOURG
     if has_logical_name:
         if header.startswith("Lux") or version_dsmr is not None:
             return P1Variant.LUXEMBOURG
