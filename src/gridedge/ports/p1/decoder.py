@@ -52,6 +52,8 @@ from gridedge.ports.p1.values import (
 #: (DSMR 5.0.2 §6.2, IEC 62056-21). A plain '/' may occur in text values ("test-/-test").
 HEADER = re.compile(rb"/[A-Za-z]{3}[!-~]")
 _OBIS = re.compile(r"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
+#: One object line: code, '(', values, ')' (DSMR 5.0.2 §6.4); values may hold ')(' separators.
+_LINE = re.compile(r"^([^()\r\n]+)\(([^\r\n]*)\)\r?$", re.MULTILINE)
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
 
 
@@ -237,6 +239,10 @@ for _i, _base in enumerate((20, 40, 60)):
     NUMERIC[f"{_base + 11}.7.0"] = (5 + _i, "current_a", CURRENT)
     NUMERIC[f"{_base + 12}.7.0"] = (5 + _i, "voltage_v", VOLTAGE)
     NUMERIC[f"{_base + 11}.4.0"] = (5 + _i, "fuse_threshold_a", CURRENT)
+
+# the same, keyed by the full code for the hot loop: B = 0, and B = 1 (measurement channel 1,
+# used instead of 0 by e.g. Sagemcom XT211 and Swiss 5S meters)
+NUMERIC_FULL: dict[str, _NumSpec] = {f"1-{b}:{k}": v for k, v in NUMERIC.items() for b in (0, 1)}
 
 ELECTRICITY: dict[str, _Handler] = {
     "13.7.0": _plain("power_factor"),
@@ -558,58 +564,42 @@ def _decode_text(text: str, crc: int | None, lenient: bool, zone: tzinfo, checke
         )
     b = _Builder(lines[0], zone)
     b.crc = crc
-    # DSMR 2.2/3.0 put the gas value on the next line, starting with '('
-    continued = "\n(" in text
-    numeric = NUMERIC
+    # Fast path: one regex pass in C yields (code, values) for every line; taken when every
+    # non-blank line matched. Otherwise (DSMR 3.0 continuation lines, a malformed line) the
+    # line-by-line path finds and names the offending line.
+    pairs: list[tuple[str, str]] = _LINE.findall(text, len(lines[0]))
+    linenos: list[int] | None = None
+    if len(pairs) != len(lines) - 1 - lines.count(""):
+        pairs, linenos = _split_lines(b, lines, lenient)
+    numeric = NUMERIC_FULL
     registers = b.registers
     ph = b.ph
-    count = len(lines)
-    i = 1
-    while i < count:
-        line = lines[i]
-        i += 1
-        if not line:
-            continue
-        if continued:
-            while i < count and lines[i].startswith("("):
-                line += lines[i]
-                i += 1
-        p = line.find("(")
-        if p <= 0 or line[-1] != ")":
-            if lenient:
-                b.other.append(RawObject(line, ()))
-                continue
-            reason = "expected OBIS(value)" if p <= 0 else "line must end with ')'"
-            raise P1SyntaxError(reason, line=i, column=max(p, 0) + 1, text=line)
-        code = line[:p]
-        inner = line[p + 1 : -1]
-        # fast path: numeric electricity objects (1-0:C.D.E), most lines of a telegram
-        if code.startswith("1-0:") or code.startswith("1-1:"):
-            spec = numeric.get(code[4:])
-            if spec is not None and ")(" not in inner:
-                where, key, units = spec
-                num, _, unit = inner.partition("*")
-                exp = units.get(unit)
-                if exp is not None and (checked or _NUMBER.match(num) is not None):
-                    try:
-                        if exp == 0:
-                            x = float(num)
-                        elif exp == 3 and len(num) > 4 and num[-4] == ".":
-                            x = float(num[:-4] + num[-3:])
-                        else:
-                            x = scaled(num, exp)
-                    except ValueError:
-                        pass  # the general path below reports it
+    for k, (code, inner) in enumerate(pairs):
+        spec = numeric.get(code)
+        if spec is not None and ")(" not in inner:
+            where, key, units = spec
+            num, _, unit = inner.partition("*")
+            exp = units.get(unit)
+            if exp is not None and (checked or _NUMBER.match(num) is not None):
+                try:
+                    if exp == 0:
+                        x = float(num)
+                    elif exp == 3 and len(num) > 4 and num[-4] == ".":
+                        x = float(num[:-4] + num[-3:])
                     else:
-                        if where < 4:
-                            registers[where][key] = x  # type: ignore[index]
-                            if where == 0 and key == 0:
-                                b.import_unit = unit
-                        elif where == 4:
-                            setattr(b, key, x)  # type: ignore[arg-type]
-                        else:
-                            ph[where - 5][key] = x  # type: ignore[index]
-                        continue
+                        x = scaled(num, exp)
+                except ValueError:
+                    pass  # the general path below reports it
+                else:
+                    if where < 4:
+                        registers[where][key] = x  # type: ignore[index]
+                        if where == 0 and key == 0:
+                            b.import_unit = unit
+                    elif where == 4:
+                        setattr(b, key, x)  # type: ignore[arg-type]
+                    else:
+                        ph[where - 5][key] = x  # type: ignore[index]
+                    continue
         try:
             if _dispatch(b, code, inner, checked):
                 continue
@@ -624,14 +614,64 @@ def _decode_text(text: str, crc: int | None, lenient: bool, zone: tzinfo, checke
             if lenient:
                 b.other.append(RawObject(_normalise(code), tuple(inner.split(")("))))
                 continue
-            raise P1SyntaxError(str(exc) or "bad value", line=i, column=p + 2, text=line) from None
+            line_no, line = _locate(lines, linenos, k)
+            raise P1SyntaxError(
+                str(exc) or "bad value", line=line_no, column=len(code) + 2, text=line
+            ) from None
         if _OBIS.match(norm) is None:
             if lenient:
                 b.other.append(RawObject(code, tuple(inner.split(")("))))
                 continue
-            raise P1SyntaxError("malformed OBIS code", line=i, column=1, text=line)
+            line_no, line = _locate(lines, linenos, k)
+            raise P1SyntaxError("malformed OBIS code", line=line_no, column=1, text=line)
         b.other.append(RawObject(norm, tuple(inner.split(")("))))
     return _finish(b)
+
+
+def _split_lines(b: _Builder, lines: list[str], lenient: bool) -> tuple[list[tuple[str, str]], list[int]]:
+    """Line-by-line split into (code, values), joining DSMR 2.2/3.0 continuation lines.
+
+    Returns the pairs and the 1-based line number of each. Malformed lines raise P1SyntaxError,
+    or are kept raw in `b.other` when lenient.
+    """
+    pairs: list[tuple[str, str]] = []
+    linenos: list[int] = []
+    count = len(lines)
+    i = 1
+    while i < count:
+        line = lines[i]
+        i += 1
+        if not line:
+            continue
+        first = i
+        # DSMR 2.2/3.0 put the gas value on the next line, starting with '('
+        while i < count and lines[i].startswith("("):
+            line += lines[i]
+            i += 1
+        p = line.find("(")
+        if p <= 0 or line[-1] != ")":
+            if lenient:
+                b.other.append(RawObject(line, ()))
+                continue
+            reason = "expected OBIS(value)" if p <= 0 else "line must end with ')'"
+            raise P1SyntaxError(reason, line=first, column=max(p, 0) + 1, text=line)
+        pairs.append((line[:p], line[p + 1 : -1]))
+        linenos.append(first)
+    return pairs, linenos
+
+
+def _locate(lines: list[str], linenos: list[int] | None, k: int) -> tuple[int, str]:
+    """Line number and text of the k-th object (for error messages only)."""
+    if linenos is not None:
+        n = linenos[k]
+        return n, lines[n - 1]
+    seen = -1
+    for n, line in enumerate(lines[1:], start=2):
+        if line:
+            seen += 1
+            if seen == k:
+                return n, line
+    return len(lines), lines[-1]
 
 
 def _finish(b: _Builder) -> MeterReading:
