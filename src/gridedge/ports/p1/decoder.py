@@ -178,8 +178,24 @@ def _count(attr: str) -> _Handler:
     return handle
 
 
+# Logs and histories repeat unchanged telegram after telegram: their parsed (immutable) form is
+# cached by value text, bounded.
+_CACHE: dict[str, object] = {}
+
+
+def _cached(key: str, value: object) -> None:
+    if len(_CACHE) >= 256:
+        _CACHE.clear()
+    _CACHE[key] = value
+
+
 def _failure_log(b: _Builder, v: list[str]) -> None:
     # (z)(0-0:96.7.19)(TST end)(duration*s)...; malformed empty form `()` seen in the wild
+    key = "99.97.0" + ")(".join(v)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        b.power_failure_log = hit  # type: ignore[assignment]
+        return
     if not v[0]:
         b.power_failure_log = ()
         return
@@ -187,6 +203,7 @@ def _failure_log(b: _Builder, v: list[str]) -> None:
     for i in range(2, len(v) - 1, 2):
         entries.append(PowerFailure(end=timestamp(v[i], b.zone), duration_s=integer(v[i + 1])))
     b.power_failure_log = tuple(entries)
+    _cached(key, b.power_failure_log)
 
 
 def _month_peak(b: _Builder, v: list[str]) -> None:
@@ -199,6 +216,11 @@ def _peak_history(b: _Builder, v: list[str]) -> None:
     if len(v) < 3 or v[1] != "1-0:1.6.0":
         b.other.append(RawObject("0-0:98.1.0", tuple(v)))
         return
+    key = "98.1.0" + ")(".join(v)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        b.peak_history = hit  # type: ignore[assignment]
+        return
     months = []
     for i in range(3, len(v) - 2, 3):
         months.append(
@@ -209,6 +231,7 @@ def _peak_history(b: _Builder, v: list[str]) -> None:
             )
         )
     b.peak_history = tuple(months)
+    _cached(key, b.peak_history)
 
 
 # Numeric electricity objects, decoded inline in the hot loop: "C.D.E" -> (where, key, units)
