@@ -102,3 +102,22 @@ def test_any_chunking_gives_the_same_telegrams(cuts: list[int]) -> None:
         return o if isinstance(o, bytes) else (type(o), str(o), o.offset)
 
     assert [key(o) for o in out] == [key(o) for o in frame_all(data, len(data))]
+
+
+def test_line_end_after_crc_is_not_counted_as_skipped() -> None:
+    one = (CORPUS / "ndokter_dsmr_parser/telegram_v5.txt").read_bytes()
+    framer = TelegramFramer()
+    out = frame_all(one * 3, 17, framer)
+    assert len(out) == 3 and framer.stats.skipped_bytes == 0
+
+
+def test_partial_telegram_at_end_for_lenient_decoding() -> None:
+    data = (CORPUS / "athombv_node-dsmr-parser/iskra-mt-382-no-crc.txt").read_bytes()
+    assert data.find(b"!") < 0
+    strict = frame_all(data, 50)
+    assert len(strict) == 1 and isinstance(strict[0], P1TruncatedError)
+    lenient = frame_all(data, 50, TelegramFramer(partial_at_end=True))
+    assert len(lenient) == 1 and isinstance(lenient[0], bytes)
+    reading = decode(lenient[0], lenient=True)
+    assert reading.energy_import_kwh == {1: 39837.604, 2: 30477.225}
+    assert reading.mbus[0].value == 13032.85

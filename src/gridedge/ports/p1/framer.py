@@ -38,10 +38,13 @@ class TelegramFramer:
     '!' plus CRC digits it waits for more bytes, and `flush()` at end of stream emits what is left.
     """
 
-    def __init__(self, max_size: int = 16384) -> None:
+    def __init__(self, max_size: int = 16384, *, partial_at_end: bool = False) -> None:
+        """`partial_at_end`: at `flush()`, hand out a telegram still open (no '!') as bytes
+        instead of a `P1TruncatedError`, for lenient decoding of captures cut at their end."""
         if max_size < 64:
             raise ValueError(f"max_size must be at least 64 bytes, got {max_size}")
         self.max_size = max_size
+        self.partial_at_end = partial_at_end
         self.stats = FramerStats()
         self._buf = bytearray()
         self._offset = 0  # stream offset of _buf[0]
@@ -65,7 +68,7 @@ class TelegramFramer:
         out: list[bytes | P1Error] = []
         if self._synced and self._buf:
             end = self._buf.find(b"!")
-            if end >= 0:
+            if end >= 0 or self.partial_at_end:
                 out.append(bytes(self._buf).rstrip(b"\r\n"))
                 self.stats.telegrams += 1
             else:
@@ -175,6 +178,11 @@ class TelegramFramer:
         telegram = bytes(buf[:i])
         self.stats.telegrams += 1
         out.append(telegram)
+        # the line end after the CRC belongs to the telegram, not to skipped bytes
+        if buf[i : i + 2] == b"\r\n":
+            i += 2
+        elif buf[i : i + 1] == b"\n":
+            i += 1
         self._drop(i)
         self._synced = False
         return True

@@ -192,7 +192,7 @@ class TelegramPipeline:
         self.lenient = lenient
         self.keys = keys
         self.stats = PipelineStats()
-        self._framer = TelegramFramer(max_size)
+        self._framer = TelegramFramer(max_size, partial_at_end=bool(lenient))
         self._apdu_framer: EncryptedFramer | None = None
         if keys is not None:
             from gridedge.ports.dlms import TagPolicy
