@@ -51,6 +51,7 @@ class TelegramFramer:
         self._synced = False  # _buf starts with a telegram header '/'
         self._gap_start: int | None = None  # stream offset where skipped bytes began
         self._gap_has_end = False  # the skipped bytes contain a telegram end '!'
+        self._lf_due = False  # a telegram ended with CR at the end of a chunk
 
     def feed(self, chunk: bytes) -> list[bytes | P1Error]:
         """Add bytes from the stream; return telegrams (bytes, '/' .. CRC) and errors in order."""
@@ -103,6 +104,9 @@ class TelegramFramer:
         missed (a capture that begins mid-telegram): reported as truncated, not silently lost.
         """
         buf = self._buf
+        if self._lf_due and buf[:1] == b"\n":
+            self._drop(1)  # the LF of a telegram's CR LF, split across chunks
+        self._lf_due = False
         match = HEADER.search(buf)
         pos = -1 if match is None else match.start()
         # without a header drop all but a last few bytes that may begin one: bounded memory
@@ -179,10 +183,12 @@ class TelegramFramer:
         self.stats.telegrams += 1
         out.append(telegram)
         # the line end after the CRC belongs to the telegram, not to skipped bytes
-        if buf[i : i + 2] == b"\r\n":
-            i += 2
-        elif buf[i : i + 1] == b"\n":
+        if buf[i : i + 1] == b"\r":
             i += 1
+            self._lf_due = True
+        if buf[i : i + 1] == b"\n":
+            i += 1
+            self._lf_due = False
         self._drop(i)
         self._synced = False
         return True
