@@ -104,9 +104,10 @@ class TelegramFramer:
         missed (a capture that begins mid-telegram): reported as truncated, not silently lost.
         """
         buf = self._buf
-        if self._lf_due and buf[:1] == b"\n":
-            self._drop(1)  # the LF of a telegram's CR LF, split across chunks
-        self._lf_due = False
+        if self._lf_due and buf:
+            if buf[:1] == b"\n":
+                self._drop(1)  # the LF of a telegram's CR LF, split across chunks
+            self._lf_due = False
         match = HEADER.search(buf)
         pos = -1 if match is None else match.start()
         # without a header drop all but a last few bytes that may begin one: bounded memory
