@@ -34,7 +34,11 @@ STREAM = CORPUS / "nielsbasjes_dsmr-tools" / "stream" / "ttyUSB0-raw.crlf.txt"
 # (label, file, dsmr-parser specification); all CRC-valid real captures or spec examples
 FILES = [
     ("DSMR 5 Iskra AM550 (real)", "nielsbasjes_dsmr-tools/RealDSMR5_L43_ISK5_2M550T_1012.txt", specs.V5),
-    ("DSMR 5 Sagemcom XS210 (real)", "nielsbasjes_dsmr-tools/RealDSMR5_L136_Ene5_XS210_ESMR_5_0.txt", specs.V5),
+    (
+        "DSMR 5 Sagemcom XS210 (real)",
+        "nielsbasjes_dsmr-tools/RealDSMR5_L136_Ene5_XS210_ESMR_5_0.txt",
+        specs.V5,
+    ),
     ("DSMR 5 Sagemcom T211 (real)", "Wassasin_dsmr5/t211.txt", specs.V5),
     ("DSMR 5 two M-Bus (real)", "ndokter_dsmr_parser/telegram_v5_two_mbus.txt", specs.V5),
     ("e-MUCS-H 1.7.1 spec example", "ndokter_dsmr_parser/telegram_fluvius_v171.txt", specs.BELGIUM_FLUVIUS),
@@ -90,7 +94,11 @@ def in_process(repeats: int) -> list[tuple[str, float, float]]:
         decode(data)  # raises if the CRC is wrong: both sides check it
         parser = TelegramParser(spec, apply_checksum_validation=True)
         parser.parse(text, throw_ex=True)
-        g, d = compare(lambda: decode(data), lambda: parser.parse(text, throw_ex=True), repeats)
+        g, d = compare(
+            lambda data=data: decode(data),
+            lambda parser=parser, text=text: parser.parse(text, throw_ex=True),
+            repeats,
+        )
         rows.append((label, g, d))
     return rows
 
@@ -151,10 +159,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--skip-cli", action="store_true")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, median of {args.repeats} interleaved repeats, CRC checked both sides")
+    print(
+        f"python {sys.version.split()[0]}, median of {args.repeats} interleaved repeats,"
+        " CRC checked both sides"
+    )
     print(f"{'telegram':32} {'gridedge':>14} {'dsmr-parser':>14} {'ratio':>7}")
     for label, g, d in in_process(args.repeats):
-        print(f"{label:32} {1 / g:10,.0f} t/s {1 / d:10,.0f} t/s {d / g:6.1f}x   ({g * 1e6:.1f} us vs {d * 1e6:.1f} us)")
+        print(
+            f"{label:32} {1 / g:10,.0f} t/s {1 / d:10,.0f} t/s {d / g:6.1f}x"
+            f"   ({g * 1e6:.1f} us vs {d * 1e6:.1f} us)"
+        )
     g, d, n = stream(args.repeats)
     print(
         f"{'stream 566 telegrams (frame+parse)':32} {n / g:10,.0f} t/s {n / d:10,.0f} t/s {d / g:6.1f}x"
@@ -163,7 +177,8 @@ def main() -> None:
     if not args.skip_cli:
         g, d, lines = cli(max(3, args.repeats // 2))
         print(
-            f"{'CLI --json, 20 x 566 telegrams':32} {lines / g:10,.0f} t/s {lines / d:10,.0f} t/s {d / g:6.1f}x"
+            f"{'CLI --json, 20 x 566 telegrams':32} {lines / g:10,.0f} t/s {lines / d:10,.0f} t/s"
+            f" {d / g:6.1f}x"
             f"   ({g:.2f} s vs {d:.2f} s, {lines} JSON lines)"
         )
 
