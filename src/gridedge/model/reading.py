@@ -167,6 +167,8 @@ class MBusDevice:
     temperature_corrected: bool | None = None
     valve_state: BreakerState | None = None
     breaker_state: BreakerState | None = None
+    capture_period_min: int | None = None
+    """DSMR 2.2/3.0 only (0-n:24.3.0): minutes between captures, e.g. 60 for hourly gas."""
 
     @property
     def kind(self) -> MBusDeviceType | None:

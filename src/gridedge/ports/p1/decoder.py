@@ -381,6 +381,7 @@ def _mbus_dsmr3(d: dict[str, object], v: list[str], zone: tzinfo) -> None:
     if len(v) < 7:
         raise ValueError("DSMR 3.0 gas object needs 7 values (the last on the next line)")
     d["capture_time"] = timestamp(v[0], zone)
+    d["capture_period_min"] = int(v[2]) if v[2] else None
     d["unit"] = v[5] or None
     d["value"] = float(v[6]) if v[6] else None
     d["temperature_corrected"] = True

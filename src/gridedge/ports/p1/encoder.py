@@ -332,6 +332,9 @@ def _check_unencodable(r: MeterReading, profile: P1Variant) -> None:
                 dropped.append(f"phases[{p.phase}].{name}")
         if p.fuse_threshold_a is not None and (profile is not P1Variant.EMUCS_H or p.phase != 1):
             dropped.append(f"phases[{p.phase}].fuse_threshold_a")
+    for d in r.mbus:
+        if d.capture_period_min is not None:
+            dropped.append(f"mbus[{d.channel}].capture_period_min (DSMR 3.0 only)")
     if profile is not P1Variant.EMUCS_H:
         for name, value in (
             ("current_average_demand_w", r.current_average_demand_w),

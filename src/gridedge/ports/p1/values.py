@@ -130,7 +130,8 @@ def timestamp(value: str, zone: tzinfo = DEFAULT_ZONE) -> datetime | None:
 
     The DST letter fixes the offset (all P1 countries use CET/CEST), which also resolves the
     repeated hour in October. 12-digit TST12 (DSMR 2.2/3.0) is localised in `zone`. The "no value"
-    sentinels `632525252525X` (e-MUCS) and all zeros (MCS) give None.
+    sentinels `632525252525X` (e-MUCS), all zeros (MCS) and `700101010000W` (Unix time 0, Iskra)
+    give None.
     """
     cached = _TST_CACHE.get(value)
     if cached is not None:
@@ -148,7 +149,13 @@ def timestamp(value: str, zone: tzinfo = DEFAULT_ZONE) -> datetime | None:
         tz = zone
     else:
         raise ValueError(f"timestamp must be YYMMDDhhmmss plus S or W (13 characters), found {n}")
-    if (value[0] == "6" and value.startswith("632525252525")) or value.startswith("000000000000"):
+    if (
+        (value[0] == "6" and value.startswith("632525252525"))
+        or value.startswith("000000000000")
+        # 1970-01-01 01:00 CET = Unix time 0: an Iskra AM550's "never captured" on an empty M-Bus
+        # channel, which would otherwise read as the year 2070 (dsmrreader/dsmr-reader#361, #470)
+        or value.startswith("700101010000")
+    ):
         return None
     if not value[:12].isdigit():
         raise ValueError("timestamp must be 12 digits")
