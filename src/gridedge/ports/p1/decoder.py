@@ -423,6 +423,37 @@ MBUS: dict[str, Callable[[dict[str, object], list[str], tzinfo], None]] = {
 # --- the decoder ---------------------------------------------------------------------------------
 
 
+def _numeric(b: _Builder, spec: _NumSpec, inner: str, checked: bool) -> None:
+    """Store numeric electricity object `inner` (`000015.758*kWh`) where `spec` says.
+
+    `checked`: the CRC was verified, so the digits need no validation; otherwise a regex makes
+    sure `float()` never accepts a transmission error such as `1e5` or ` 12`.
+    """
+    where, key, units = spec
+    num, _, unit = inner.partition("*")
+    exp = units.get(unit)
+    if exp is None:
+        exp = units.get(unit.lower())
+        if exp is None:
+            raise ValueError(f"unit {unit!r} does not fit this object")
+    if not checked and _NUMBER.match(num) is None:
+        raise ValueError(f"not a number: {num!r}")
+    if exp == 0:
+        x = float(num)
+    elif exp == 3 and len(num) > 4 and num[-4] == ".":
+        x = float(num[:-4] + num[-3:])  # kW with 3 decimals: the digits are the watts
+    else:
+        x = scaled(num, exp)
+    if where < 4:
+        b.registers[where][key] = x  # type: ignore[index]
+        if where == 0 and key == 0:
+            b.import_unit = unit
+    elif where == 4:
+        setattr(b, key, x)  # type: ignore[arg-type]
+    else:
+        b.ph[where - 5][key] = x  # type: ignore[index]
+
+
 def _dispatch(b: _Builder, code: str, inner: str, checked: bool) -> bool:
     """Decode object `code` with value text `inner`; False when it is not one we interpret."""
     if code[0] == "1" and code[1] == "-" and code[3] == ":" and code[2] in "01":
@@ -430,29 +461,7 @@ def _dispatch(b: _Builder, code: str, inner: str, checked: bool) -> bool:
         cde = code[4:]
         spec = NUMERIC.get(cde)
         if spec is not None and ")(" not in inner:
-            where, key, units = spec
-            num, _, unit = inner.partition("*")
-            exp = units.get(unit)
-            if exp is None:
-                exp = units.get(unit.lower())
-                if exp is None:
-                    raise ValueError(f"unit {unit!r} does not fit this object")
-            if not checked and _NUMBER.match(num) is None:
-                raise ValueError(f"not a number: {num!r}")
-            if exp == 0:
-                x = float(num)
-            elif exp == 3 and len(num) > 4 and num[-4] == ".":
-                x = float(num[:-4] + num[-3:])
-            else:
-                x = scaled(num, exp)
-            if where < 4:
-                b.registers[where][key] = x  # type: ignore[index]
-                if where == 0 and key == 0:
-                    b.import_unit = unit
-            elif where == 4:
-                setattr(b, key, x)  # type: ignore[arg-type]
-            else:
-                b.ph[where - 5][key] = x  # type: ignore[index]
+            _numeric(b, spec, inner, checked)
             return True
         eh = ELECTRICITY.get(cde)
         if eh is not None:
@@ -596,35 +605,13 @@ def _decode_text(text: str, crc: int | None, lenient: bool, zone: tzinfo, checke
     if len(pairs) != len(lines) - 1 - lines.count(""):
         pairs, linenos = _split_lines(b, lines, lenient)
     numeric = NUMERIC_FULL
-    registers = b.registers
-    ph = b.ph
     for k, (code, inner) in enumerate(pairs):
-        spec = numeric.get(code)
-        if spec is not None and ")(" not in inner:
-            where, key, units = spec
-            num, _, unit = inner.partition("*")
-            exp = units.get(unit)
-            if exp is not None and (checked or _NUMBER.match(num) is not None):
-                try:
-                    if exp == 0:
-                        x = float(num)
-                    elif exp == 3 and len(num) > 4 and num[-4] == ".":
-                        x = float(num[:-4] + num[-3:])
-                    else:
-                        x = scaled(num, exp)
-                except ValueError:
-                    pass  # the general path below reports it
-                else:
-                    if where < 4:
-                        registers[where][key] = x  # type: ignore[index]
-                        if where == 0 and key == 0:
-                            b.import_unit = unit
-                    elif where == 4:
-                        setattr(b, key, x)  # type: ignore[arg-type]
-                    else:
-                        ph[where - 5][key] = x  # type: ignore[index]
-                    continue
         try:
+            # hot path: numeric electricity objects, most lines of a telegram
+            spec = numeric.get(code)
+            if spec is not None and ")(" not in inner:
+                _numeric(b, spec, inner, checked)
+                continue
             if _dispatch(b, code, inner, checked):
                 continue
             norm = _normalise(code)
