@@ -264,3 +264,19 @@ def test_garbage_raises_only_p1_errors() -> None:
     for junk in (b"", b"!", b"/", b"/\r\n!", b"\xff\xfe/abc\r\n1-0:1.8.1(\r\n!ZZZZ", b"/X\r\n(((\r\n!"):
         with pytest.raises(P1Error):
             decode(junk)
+
+
+def test_empty_peak_history_of_ores_meters() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_fluvius_v171_alt.txt").read_bytes()
+    start = data.index(b"0-0:98.1.0(")
+    end = data.index(b"\r\n", start)
+    empty = data[:start] + b"0-0:98.1.0(0)(1-0:1.6.0)(1-0:1.6.0)()" + data[end:]
+    r = decode(empty, check_crc=False)
+    assert r.peak_history == ()
+    assert not any(o.obis == "0-0:98.1.0" for o in r.other)
+
+
+def test_value_group_f_dot_form() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_v5.txt").read_bytes()
+    r = decode(data.replace(b"1-0:31.7.0(", b"1-0:31.7.0.255("), check_crc=False)
+    assert r.phase(1) == decode(data).phase(1)
