@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridedge.model import BreakerState, MBusDeviceType, P1Variant, TariffPeriod
+from gridedge.model import BreakerState, MBusDeviceType, P1Variant, RawObject, TariffPeriod
 from gridedge.ports.p1 import P1CrcError, P1Error, P1SyntaxError, P1TruncatedError, decode
 from gridedge.ports.p1.crc import crc16_arc
 
@@ -280,3 +280,79 @@ def test_value_group_f_dot_form() -> None:
     data = (CORPUS / "ndokter_dsmr_parser/telegram_v5.txt").read_bytes()
     r = decode(data.replace(b"1-0:31.7.0(", b"1-0:31.7.0.255("), check_crc=False)
     assert r.phase(1) == decode(data).phase(1)
+
+
+# --- review findings: each a case that once went wrong --------------------------------------
+
+
+def _with_crc(body: bytes) -> bytes:
+    """`body` from '/' to '!' completed with its CRC, as a meter would send it."""
+    return body + f"{crc16_arc(body):04X}".encode() + b"\r\n"
+
+
+def test_slash_in_a_plain_text_message_is_text() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_v2_2.txt").read_bytes()
+    data = data.replace(b"0-0:96.13.0()", b"0-0:96.13.0(Storing/Fout op 12/03)")
+    r = decode(data)
+    assert r.text_message == "Storing/Fout op 12/03"
+    assert r.mbus[0].value == 1.001
+
+
+def test_header_like_text_in_a_crc_valid_telegram_is_text() -> None:
+    data = (CORPUS / "nielsbasjes_dsmr-tools/RealDSMR5_L43_ISK5_2M550T_1012.txt").read_bytes()
+    body = data[: data.index(b"!") + 1].replace(
+        b"0-0:96.13.0()", b"0-0:96.13.0()\r\n0-0:96.99.0(http://Abc1)"
+    )
+    r = decode(_with_crc(body))
+    assert ("0-0:96.99.0", ("http://Abc1",)) in [(o.obis, o.values) for o in r.other]
+
+
+def test_missing_crc_on_a_dsmr5_telegram_is_an_error() -> None:
+    data = (CORPUS / "nielsbasjes_dsmr-tools/RealDSMR5_L43_ISK5_2M550T_1012.txt").read_bytes()
+    stripped = data[: data.index(b"!") + 1] + b"\r\n"
+    with pytest.raises(P1CrcError, match="CRC missing") as err:
+        decode(stripped)
+    assert err.value.found is None
+    assert decode(stripped, check_crc=False).p1_version == "50"
+
+
+def test_huge_numbers_are_syntax_errors_not_overflow() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_v2_2.txt").read_bytes()
+    for old in (b"0001.01*kW", b"00001.001*kWh", b"0999.00*kW"):
+        huge = data.replace(old, b"9" * 400 + b".5*" + old.split(b"*")[1])
+        with pytest.raises(P1SyntaxError):
+            decode(huge)
+        assert decode(huge, lenient=True).other  # kept raw
+
+
+def test_extra_values_are_not_dropped() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_v2_2.txt").read_bytes()
+    extra = data.replace(b"0-0:96.14.0(0001)", b"0-0:96.14.0(0001)(0002)")
+    with pytest.raises(P1SyntaxError, match="expected 1 value, found 2"):
+        decode(extra)
+    assert RawObject("0-0:96.14.0", ("0001", "0002")) in decode(extra, lenient=True).other
+
+
+def test_peak_history_count_must_match() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_fluvius_v171_alt.txt").read_bytes()
+    short = data.replace(b"0-0:98.1.0(4)", b"0-0:98.1.0(5)")
+    with pytest.raises(P1SyntaxError, match="announces 5 months"):
+        decode(short, check_crc=False, lenient=False)
+
+
+def test_units_are_checked_where_they_vary() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_v5_eon_hu.txt").read_bytes()
+    with pytest.raises(P1SyntaxError, match="unit"):
+        decode(data.replace(b"1-0:13.7.0(4.556)", b"1-0:13.7.0(4.556*kW)"), check_crc=False, lenient=False)
+    with pytest.raises(P1SyntaxError, match="unknown unit"):
+        decode(data.replace(b"0-0:17.0.0(90.000*kW)", b"0-0:17.0.0(90*foo)"), check_crc=False, lenient=False)
+    with pytest.raises(P1SyntaxError, match="not a number"):
+        decode(data.replace(b"1-0:13.7.0(4.556)", b"1-0:13.7.0(nan)"), check_crc=False, lenient=False)
+
+
+def test_text_message_with_line_breaks_is_decoded() -> None:
+    data = (CORPUS / "ndokter_dsmr_parser/telegram_v5.txt").read_bytes()
+    body = data[: data.index(b"!") + 1]
+    hexed = b"Hello\r\nWorld\t!".hex().upper().encode()
+    body = body.replace(b"0-0:96.13.0()", b"0-0:96.13.0(" + hexed + b")")
+    assert decode(_with_crc(body)).text_message == "Hello\r\nWorld\t!"

@@ -121,3 +121,29 @@ def test_partial_telegram_at_end_for_lenient_decoding() -> None:
     reading = decode(lenient[0], lenient=True)
     assert reading.energy_import_kwh == {1: 39837.604, 2: 30477.225}
     assert reading.mbus[0].value == 13032.85
+
+
+def test_size_bound_holds_whatever_the_chunking() -> None:
+    one = (CORPUS / "ndokter_dsmr_parser/telegram_v5.txt").read_bytes()
+    giant = one.replace(b"0-0:96.13.0()", b"0-0:96.13.0(" + b"41" * 30_000 + b")")
+    for chunk in (len(giant) * 2, 4096, 97):
+        out = frame_all(giant + one, chunk)
+        assert isinstance(out[0], P1OverflowError), chunk
+        assert out[-1] == one.rstrip(b"\r\n"), chunk
+
+
+def test_text_with_slash_in_a_dsmr22_telegram_stays_one_telegram() -> None:
+    one = (CORPUS / "ndokter_dsmr_parser/telegram_v2_2.txt").read_bytes()
+    text = one.replace(b"0-0:96.13.0()", b"0-0:96.13.0(Storing/Fout)")
+    out = frame_all(text * 3, 11)
+    assert out == [text.rstrip(b"\r\n")] * 3
+
+
+def test_header_like_text_in_crc_valid_telegram_is_not_a_cut() -> None:
+    one = (CORPUS / "nielsbasjes_dsmr-tools/RealDSMR5_L43_ISK5_2M550T_1012.txt").read_bytes()
+    body = one[: one.index(b"!") + 1].replace(b"0-0:96.13.0()", b"0-0:96.13.0()\r\n0-0:96.99.0(http://Abc1)")
+    from gridedge.ports.p1.crc import crc16_arc
+
+    telegram = body + f"{crc16_arc(body):04X}".encode()
+    for chunk in (len(telegram) + 2, 5):
+        assert frame_all(telegram + b"\r\n" + one, chunk) == [telegram, one.rstrip(b"\r\n")]

@@ -29,19 +29,21 @@ from gridedge.model.reading import (
 )
 from gridedge.ports.p1 import variants
 from gridedge.ports.p1.crc import crc16_arc
-from gridedge.ports.p1.errors import P1CrcError, P1Error, P1SyntaxError, P1TruncatedError
+from gridedge.ports.p1.errors import P1CrcError, P1SyntaxError, P1TruncatedError
 from gridedge.ports.p1.values import (
     APPARENT_POWER,
     CURRENT,
     DEFAULT_ZONE,
     ENERGY,
     FREQUENCY,
+    NUMBER,
     POWER,
     REACTIVE_ENERGY,
     REACTIVE_POWER,
     VOLTAGE,
     integer,
     measure,
+    number,
     number_with_unit,
     octet_string,
     scaled,
@@ -49,12 +51,18 @@ from gridedge.ports.p1.values import (
 )
 
 #: A telegram header: '/', the 3-character manufacturer flag, then the baud or ID character
-#: (DSMR 5.0.2 §6.2, IEC 62056-21). A plain '/' may occur in text values ("test-/-test").
+#: (DSMR 5.0.2 §6.2, IEC 62056-21).
 HEADER = re.compile(rb"/[A-Za-z]{3}[!-~]")
+#: A header that begins inside another telegram: at the start of a line, or glued right after
+#: a closed value when bytes were dropped (`1-0:1.7.0(00.193*kW)/ISK5...`). A '/' inside a value
+#: is text, not a header: DSMR 2.2 text messages are plain (`0-0:96.13.0(test-/-test)`).
+EMBEDDED_HEADER = re.compile(rb"(?<=[\n)])/[A-Za-z]{3}[!-~]")
+#: A header glued inside a value after dropped bytes (`1-0:1.8.1(0005/ISK5\2M550T`): flag and
+#: baud digit. Could be text in a plain DSMR 2.2 message, so the framer lets a valid CRC overrule it.
+LIKELY_HEADER = re.compile(rb"/[A-Za-z]{3}[0-9]")
 _OBIS = re.compile(r"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
 #: One object line: code, '(', values, ')' (DSMR 5.0.2 §6.4); values may hold ')(' separators.
 _LINE = re.compile(r"^([^()\r\n]+)\(([^\r\n]*)\)\r?$", re.MULTILINE)
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
 
 
 class _Builder:
@@ -150,30 +158,40 @@ _Handler = Callable[[_Builder, list[str]], None]
 # --- handlers for electricity objects (A=1, B=0), keyed by "C.D.E" -------------------------------
 
 
+def _one(v: list[str]) -> str:
+    """The single value of an object; more values would be silently dropped, so they are an error."""
+    if len(v) != 1:
+        raise ValueError(f"expected 1 value, found {len(v)}")
+    return v[0]
+
+
+_UNITLESS = frozenset({""})
+
+
 def _plain(attr: str) -> _Handler:
     def handle(b: _Builder, v: list[str]) -> None:
-        setattr(b, attr, measure(v[0])[0])
+        setattr(b, attr, measure(_one(v), _UNITLESS)[0])
 
     return handle
 
 
 def _phase_count(phase: int, name: str) -> _Handler:
     def handle(b: _Builder, v: list[str]) -> None:
-        b.ph[phase][name] = integer(v[0])
+        b.ph[phase][name] = integer(_one(v))
 
     return handle
 
 
 def _phase_pf(phase: int) -> _Handler:
     def handle(b: _Builder, v: list[str]) -> None:
-        b.ph[phase]["power_factor"] = measure(v[0])[0]
+        b.ph[phase]["power_factor"] = measure(_one(v), _UNITLESS)[0]
 
     return handle
 
 
 def _count(attr: str) -> _Handler:
     def handle(b: _Builder, v: list[str]) -> None:
-        setattr(b, attr, integer(v[0]))
+        setattr(b, attr, integer(_one(v)))
 
     return handle
 
@@ -196,9 +214,11 @@ def _failure_log(b: _Builder, v: list[str]) -> None:
     if hit is not None:
         b.power_failure_log = hit  # type: ignore[assignment]
         return
-    if not v[0]:
+    if v == [""]:
         b.power_failure_log = ()
         return
+    if len(v) < 2 or len(v) != 2 + 2 * integer(v[0]):
+        raise ValueError(f"power failure log announces {v[0]} entries but carries {len(v) - 2} values")
     entries = []
     for i in range(2, len(v) - 1, 2):
         entries.append(PowerFailure(end=timestamp(v[i], b.zone), duration_s=integer(v[i + 1])))
@@ -207,6 +227,8 @@ def _failure_log(b: _Builder, v: list[str]) -> None:
 
 
 def _month_peak(b: _Builder, v: list[str]) -> None:
+    if len(v) != 2:
+        raise ValueError(f"expected (time)(power), found {len(v)} values")
     b.month_peak = PeakDemand(time=timestamp(v[0], b.zone), power_w=number_with_unit(v[1], "power"))
 
 
@@ -221,6 +243,9 @@ def _peak_history(b: _Builder, v: list[str]) -> None:
     if hit is not None:
         b.peak_history = hit  # type: ignore[assignment]
         return
+    n = integer(v[0])
+    if len(v) != 3 + 3 * n and not (n == 0 and v[3:] == [""]):
+        raise ValueError(f"peak history announces {n} months but carries {len(v) - 3} values")
     months = []
     for i in range(3, len(v) - 2, 3):
         months.append(
@@ -282,74 +307,74 @@ for _i, _base in enumerate((20, 40, 60)):
 
 
 def _timestamp(b: _Builder, v: list[str]) -> None:
-    b.timestamp = timestamp(v[0], b.zone)  # type: ignore[assignment]
+    b.timestamp = timestamp(_one(v), b.zone)  # type: ignore[assignment]
 
 
-def _meter_id(b: _Builder, v: list[str]) -> None:
-    b.meter_id = octet_string(v[0]) if v[0] else None
+def _octets(attr: str) -> _Handler:
+    """An octet-string object (ids, message code), decoded; empty means no value."""
+
+    def handle(b: _Builder, v: list[str]) -> None:
+        value = _one(v)
+        setattr(b, attr, octet_string(value) if value else None)
+
+    return handle
 
 
-def _meter_id_42(b: _Builder, v: list[str]) -> None:
-    b.meter_id_42 = octet_string(v[0]) if v[0] else None
+def _text_value(attr: str) -> _Handler:
+    """A plain text object (version numbers); empty means no value."""
 
+    def handle(b: _Builder, v: list[str]) -> None:
+        setattr(b, attr, _one(v) or None)
 
-def _access_point(b: _Builder, v: list[str]) -> None:
-    b.access_point_id = octet_string(v[0]) if v[0] else None
+    return handle
 
 
 def _tariff(b: _Builder, v: list[str]) -> None:
-    b.tariff = int(v[0]) if v[0] else None
+    value = _one(v)
+    b.tariff = integer(value) if value else None
 
 
 def _breaker_state(value: str) -> BreakerState | None:
     if not value:
         return None
-    state = int(value)
+    state = integer(value)
     if not 0 <= state <= 2:
         raise ValueError(f"breaker state must be 0, 1 or 2, found {state}")
     return BreakerState(state)
 
 
 def _breaker(b: _Builder, v: list[str]) -> None:
-    b.breaker = _breaker_state(v[0])
+    b.breaker = _breaker_state(_one(v))
 
 
 def _text(b: _Builder, v: list[str]) -> None:
-    b.text_message = octet_string(v[0])
+    # the text message is always sent; empty means "no message" (DSMR 5.0.2 §7.2)
+    b.text_message = octet_string(_one(v))
 
 
-def _message_code(b: _Builder, v: list[str]) -> None:
-    b.message_code = octet_string(v[0]) if v[0] else None
+_LIMITER_UNITS = frozenset({"W", "VA", "A"})
 
 
 def _limiter(b: _Builder, v: list[str]) -> None:
-    if v[0]:
-        value, unit = measure(v[0])
-        b.limiter = Measure(value, unit)
-
-
-def _version_dsmr(b: _Builder, v: list[str]) -> None:
-    b.version_dsmr = v[0] or None
-
-
-def _version_emucs(b: _Builder, v: list[str]) -> None:
-    b.version_emucs = v[0] or None
+    value = _one(v)
+    if value:
+        b.limiter = Measure(*measure(value, _LIMITER_UNITS))
 
 
 ABSTRACT: dict[str, _Handler] = {
     "0-0:1.0.0": _timestamp,
-    "0-0:96.1.1": _meter_id,
-    "0-0:42.0.0": _meter_id_42,
-    "0-0:96.1.2": _access_point,
+    "0-0:96.1.1": _octets("meter_id"),
+    "0-0:42.0.0": _octets("meter_id_42"),
+    "0-0:96.1.2": _octets("access_point_id"),
     "0-0:96.14.0": _tariff,
     "0-0:96.3.10": _breaker,
     "0-0:96.13.0": _text,
-    "0-0:96.13.1": _message_code,
+    "0-0:96.13.1": _octets("message_code"),
     "0-0:17.0.0": _limiter,
     "0-0:96.7.21": _count("power_failures"),
     "0-0:96.7.9": _count("long_power_failures"),
-    "1-3:0.2.8": _version_dsmr,
-    "0-0:96.1.4": _version_emucs,
+    "1-3:0.2.8": _text_value("version_dsmr"),
+    "0-0:96.1.4": _text_value("version_emucs"),
     "0-0:98.1.0": _peak_history,
 }
 
@@ -357,13 +382,18 @@ ABSTRACT: dict[str, _Handler] = {
 # --- M-Bus objects (0-n:, n = channel), keyed by "C.D.E" ------------------------------------------
 
 
-def _mbus_value(corrected: bool | None) -> Callable[[dict[str, object], list[str], tzinfo], None]:
+_MBusHandler = Callable[[dict[str, object], list[str], tzinfo], None]
+
+
+def _mbus_value(corrected: bool) -> _MBusHandler:
     def handle(d: dict[str, object], v: list[str], zone: tzinfo) -> None:
+        if len(v) != 2:
+            raise ValueError(f"expected (capture time)(value), found {len(v)} values")
         when = timestamp(v[0], zone)
         d["capture_time"] = when
         d["temperature_corrected"] = corrected
-        raw = v[1] if len(v) > 1 else ""
-        if when is None and (not raw or float(raw.split("*")[0]) == 0.0):
+        raw = v[1]
+        if when is None and (not raw or float(number(raw.partition("*")[0])) == 0.0):
             d["value"] = None  # the meter has not heard from the device yet
             return
         if not raw:
@@ -378,36 +408,38 @@ def _mbus_value(corrected: bool | None) -> Callable[[dict[str, object], list[str
 
 def _mbus_dsmr3(d: dict[str, object], v: list[str], zone: tzinfo) -> None:
     # DSMR 2.2/3.0: (TST12)(00)(60)(1)(0-n:24.2.1)(m3) then (value) on the next line
-    if len(v) < 7:
-        raise ValueError("DSMR 3.0 gas object needs 7 values (the last on the next line)")
+    if len(v) != 7:
+        raise ValueError(f"DSMR 3.0 gas object needs 7 values (the last on the next line), found {len(v)}")
     d["capture_time"] = timestamp(v[0], zone)
-    d["capture_period_min"] = int(v[2]) if v[2] else None
+    d["capture_period_min"] = integer(v[2]) if v[2] else None
     d["unit"] = v[5] or None
-    d["value"] = float(v[6]) if v[6] else None
+    d["value"] = float(number(v[6])) if v[6] else None
     d["temperature_corrected"] = True
 
 
-def _mbus_text(key: str) -> Callable[[dict[str, object], list[str], tzinfo], None]:
+def _mbus_text(key: str) -> _MBusHandler:
     def handle(d: dict[str, object], v: list[str], zone: tzinfo) -> None:
-        if v[0]:
-            d[key] = octet_string(v[0])
+        value = _one(v)
+        if value:
+            d[key] = octet_string(value)
 
     return handle
 
 
 def _mbus_type(d: dict[str, object], v: list[str], zone: tzinfo) -> None:
-    if v[0]:
-        d["device_type"] = int(v[0])
+    value = _one(v)
+    if value:
+        d["device_type"] = integer(value)
 
 
-def _mbus_state(key: str) -> Callable[[dict[str, object], list[str], tzinfo], None]:
+def _mbus_state(key: str) -> _MBusHandler:
     def handle(d: dict[str, object], v: list[str], zone: tzinfo) -> None:
-        d[key] = _breaker_state(v[0])
+        d[key] = _breaker_state(_one(v))
 
     return handle
 
 
-MBUS: dict[str, Callable[[dict[str, object], list[str], tzinfo], None]] = {
+MBUS: dict[str, _MBusHandler] = {
     "24.1.0": _mbus_type,
     "96.1.0": _mbus_text("equipment_id"),
     "96.1.1": _mbus_text("equipment_id_2"),
@@ -436,7 +468,7 @@ def _numeric(b: _Builder, spec: _NumSpec, inner: str, checked: bool) -> None:
         exp = units.get(unit.lower())
         if exp is None:
             raise ValueError(f"unit {unit!r} does not fit this object")
-    if not checked and _NUMBER.match(num) is None:
+    if not checked and NUMBER.match(num) is None:
         raise ValueError(f"not a number: {num!r}")
     if exp == 0:
         x = float(num)
@@ -524,26 +556,42 @@ def decode(
         if not lenient:
             raise P1TruncatedError(f"telegram starting at byte {start} has no end '!'", offset=len(data))
         end = len(data.rstrip())
-    # another header inside means this telegram was cut short and the next one began,
-    # possibly mid-line after dropped bytes
-    newheader = HEADER.search(data, start + 1, end)
-    if newheader is not None:
-        at = newheader.start()
+    crc = _read_crc(data, end)
+    verified = False
+    if crc is not None and check_crc:
+        computed = crc16_arc(data[start : end + 1])
+        if computed != crc:
+            _check_embedded_header(data, start, end)  # the more telling error, when it is one
+            raise P1CrcError(computed, crc, offset=end + 1)
+        verified = True
+        if lenient is None:
+            lenient = True
+    else:
+        _check_embedded_header(data, start, end)
+    text = data[start + 1 : end].decode("latin-1")
+    if not text.isascii():
+        _raise_non_ascii(text, start)
+    reading = _decode_text(text, crc, bool(lenient), zone, verified)
+    if crc is None and check_crc and reading.p1_version is not None and reading.p1_version[:1] in "45":
+        raise P1CrcError(
+            None,
+            None,
+            offset=end + 1,
+            message=f"CRC missing after '!': a P1 version {reading.p1_version} telegram carries a"
+            " CRC-16 (DSMR 4.0 §5.4, DSMR 5.0.2 §6.2); the telegram may be cut short",
+        )
+    return reading
+
+
+def _check_embedded_header(data: bytes, start: int, end: int) -> None:
+    """Another header inside the telegram: it was cut short and the next one began."""
+    match = EMBEDDED_HEADER.search(data, start + 1, end) or LIKELY_HEADER.search(data, start + 1, end)
+    if match is not None:
+        at = match.start()
         line = data.count(b"\n", start, at) + 1
         raise P1TruncatedError(
             f"telegram cut short: a new header starts at line {line} (byte {at})", offset=at
         )
-    crc = _read_crc(data, end)
-    if crc is not None and check_crc:
-        computed = crc16_arc(data[start : end + 1])
-        if computed != crc:
-            raise P1CrcError(computed, crc, offset=end + 1)
-        if lenient is None:
-            lenient = True
-    text = data[start + 1 : end].decode("latin-1")
-    if not text.isascii():
-        _raise_non_ascii(text, start)
-    return _decode_text(text, crc, bool(lenient), zone, crc is not None and check_crc)
 
 
 def _read_crc(data: bytes, end: int) -> int | None:
@@ -619,9 +667,7 @@ def _decode_text(text: str, crc: int | None, lenient: bool, zone: tzinfo, checke
                 b.f_group = True
                 if _dispatch(b, norm, inner, checked):
                     continue
-        except (ValueError, IndexError, KeyError) as exc:
-            if isinstance(exc, P1Error):
-                raise
+        except (ValueError, IndexError, KeyError, OverflowError) as exc:
             if lenient:
                 b.other.append(RawObject(_normalise(code), tuple(inner.split(")("))))
                 continue
@@ -748,4 +794,4 @@ def _finish(b: _Builder) -> MeterReading:
     )
 
 
-__all__ = ["decode", "scaled"]
+__all__ = ["EMBEDDED_HEADER", "HEADER", "LIKELY_HEADER", "decode"]

@@ -118,14 +118,6 @@ def _power(w: _Writer, obis: str, value: float | None, unit: str = "kW") -> None
         w.add(obis, _milli(obis, value, 2) + "*" + unit)
 
 
-def _phases(w: _Writer, r: MeterReading, field: str, c_base: int, fmt: Callable[[str, float], str]) -> None:
-    for p in r.phases:
-        value = getattr(p, field)
-        if value is not None:
-            obis = f"1-0:{c_base + 20 * (p.phase - 1)}"
-            w.add(obis, fmt(obis, value))
-
-
 def _current(profile: P1Variant) -> Callable[[str, float], str]:
     """F3(0,0) whole amps (DSMR 5.0.2); two decimals where needed (post-2020 Fluvius firmware)."""
     if profile is P1Variant.EMUCS_H:

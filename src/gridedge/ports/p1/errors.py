@@ -19,10 +19,13 @@ class P1Error(ValueError):
 class P1CrcError(P1Error):
     """The CRC-16 after '!' does not match the telegram (DSMR 5.0.2 §6.2)."""
 
-    def __init__(self, expected: int, found: int, *, offset: int | None = None) -> None:
-        super().__init__(
-            f"CRC mismatch: telegram computes to {expected:04X} but carries {found:04X}", offset=offset
-        )
+    def __init__(
+        self, expected: int | None, found: int | None, *, offset: int | None = None, message: str = ""
+    ) -> None:
+        """`found` is None when a telegram that must carry a CRC has none."""
+        if not message:
+            message = f"CRC mismatch: telegram computes to {expected:04X} but carries {found:04X}"
+        super().__init__(message, offset=offset)
         self.expected = expected
         self.found = found
 

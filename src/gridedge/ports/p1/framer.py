@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gridedge.ports.p1.decoder import HEADER
+from gridedge.ports.p1.crc import crc16_arc
+from gridedge.ports.p1.decoder import EMBEDDED_HEADER, HEADER, LIKELY_HEADER
 from gridedge.ports.p1.errors import P1Error, P1OverflowError, P1TruncatedError
 
 _HEX = b"0123456789ABCDEFabcdef"
@@ -52,6 +53,7 @@ class TelegramFramer:
         self._gap_start: int | None = None  # stream offset where skipped bytes began
         self._gap_has_end = False  # the skipped bytes contain a telegram end '!'
         self._lf_due = False  # a telegram ended with CR at the end of a chunk
+        self._scan = 1  # _buf[1:_scan] holds no '!' and no embedded header
 
     def feed(self, chunk: bytes) -> list[bytes | P1Error]:
         """Add bytes from the stream; return telegrams (bytes, '/' .. CRC) and errors in order."""
@@ -96,6 +98,7 @@ class TelegramFramer:
     def _drop(self, n: int) -> None:
         del self._buf[:n]
         self._offset += n
+        self._scan = 1
 
     def _sync(self, out: list[bytes | P1Error]) -> bool:
         """Drop bytes up to the next header '/'.
@@ -124,6 +127,16 @@ class TelegramFramer:
         self._synced = True
         return True
 
+    def _crc_verdict(self, end: int) -> bool | None:
+        """Does the 4-digit CRC after the '!' at `end` match? None while its digits are pending."""
+        digits = bytes(self._buf[end + 1 : end + 5])
+        if len(digits) < 4:
+            return None
+        try:
+            return crc16_arc(bytes(self._buf[: end + 1])) == int(digits, 16)
+        except ValueError:
+            return False
+
     def _close_gap(self, out: list[bytes | P1Error], gap_end: int) -> None:
         """Account for the bytes skipped since `_gap_start`: idle bytes, or a headless telegram."""
         assert self._gap_start is not None
@@ -142,12 +155,31 @@ class TelegramFramer:
         self._gap_has_end = False
 
     def _frame(self, out: list[bytes | P1Error]) -> bool:
-        """With `_buf` starting at '/': emit one telegram or error; False when more bytes needed."""
+        """With `_buf` starting at '/': emit one telegram or error; False when more bytes needed.
+
+        Bytes already searched are not searched again (`_scan`), so a telegram that arrives in
+        10-byte chunks costs linear, not quadratic, time.
+        """
         buf = self._buf
-        end = buf.find(b"!")
+        scan = self._scan
+        end = buf.find(b"!", scan)
         limit = end if end >= 0 else len(buf)
         # a second header: this telegram was cut short (maybe mid-line, after dropped bytes)
-        match = HEADER.search(buf, 1, limit)
+        since = max(1, scan - HEADER_SIZE)
+        match = EMBEDDED_HEADER.search(buf, since, limit)
+        if match is None:
+            match = LIKELY_HEADER.search(buf, since, limit)
+            if match is not None and end >= 0:
+                # a header-like text inside a value: a valid CRC over the whole says it is text
+                verdict = self._crc_verdict(end)
+                if verdict is None and len(buf) <= self.max_size:
+                    self._scan = match.start()
+                    return False  # wait for the CRC
+                if verdict:
+                    match = None
+            elif match is not None and len(buf) <= self.max_size:
+                self._scan = match.start()
+                return False  # decide when the end '!' and the CRC arrive
         if match is not None:
             newheader = match.start()
             self.stats.truncated += 1
@@ -161,17 +193,19 @@ class TelegramFramer:
             )
             self._drop(newheader)
             return True
-        if end < 0:
-            if len(buf) > self.max_size:
-                self.stats.overflows += 1
-                out.append(
-                    P1OverflowError(
-                        f"telegram at byte {self._offset} exceeds {self.max_size} bytes without its end '!'",
-                        offset=self._offset,
-                    )
+        if limit > self.max_size:
+            self.stats.overflows += 1
+            out.append(
+                P1OverflowError(
+                    f"telegram at byte {self._offset} exceeds {self.max_size} bytes without its end '!'",
+                    offset=self._offset,
                 )
-                self._drop(len(buf))
-                self._synced = False
+            )
+            self._drop(limit)
+            self._synced = False
+            return True
+        if end < 0:
+            self._scan = max(1, len(buf) - 1)
             return False
         # after '!': up to 4 CRC hex digits, then the line end
         i = end + 1
@@ -179,6 +213,7 @@ class TelegramFramer:
         while i < n and i <= end + 4 and buf[i] in _HEX:
             i += 1
         if i >= n:
+            self._scan = end
             return False  # wait for the line end
         telegram = bytes(buf[:i])
         self.stats.telegrams += 1

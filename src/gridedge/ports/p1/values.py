@@ -6,6 +6,7 @@ arithmetic on the digits, never by multiplying a float, so `decode(encode(x)) ==
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -76,7 +77,12 @@ FREQUENCY = _unit_table("frequency", 0)
 
 
 def scaled(number: str, exp10: int) -> float:
-    """`number` (decimal digits, optional sign and point) times 10**exp10, correctly rounded."""
+    """`number` (decimal digits, optional sign and point) times 10**exp10, correctly rounded.
+
+    Raises ValueError (never OverflowError) for numbers no meter register can hold.
+    """
+    if len(number) > 41:
+        raise ValueError(f"number of {len(number)} characters is too long for a meter value")
     if exp10 == 0:
         return float(number)
     dot = number.find(".")
@@ -91,38 +97,61 @@ def scaled(number: str, exp10: int) -> float:
     return digits / divisor
 
 
+#: A decimal as DSMR writes it (Fn(x,y), In): digits, an optional point; a sign for Luxembourg's
+#: `1-1:31.4.0(-063*A)`. Anything else float() would take (`1e5`, `nan`, ` 1`, `1_0`) is an error.
+NUMBER = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?\Z")
+
+
+def number(text: str) -> str:
+    """`text` if it is a DSMR decimal number, else ValueError naming it."""
+    if NUMBER.match(text) is None:
+        raise ValueError(f"not a number: {text!r}" if text else "empty value")
+    return text
+
+
 def number_with_unit(value: str, quantity: str) -> float:
     """Parse `000015.758*kWh` as `quantity`, converted to its canonical unit.
 
     A missing unit means the unit of the DSMR format for that object (some meters, e.g. MCS and
     Luxembourg M-Bus channels, omit it). Raises ValueError with the reason.
     """
-    star = value.find("*")
-    if star < 0:
-        if not value:
-            raise ValueError("empty value")
-        return float(value) if quantity != "power" else scaled(value, 3)
-    unit = UNITS.get(value[star + 1 :].lower())
+    num, star, unit_text = value.partition("*")
+    number(num)
+    if not star:
+        return float(num) if quantity != "power" else scaled(num, 3)
+    unit = UNITS.get(unit_text.lower())
     if unit is None or unit[0] != quantity:
-        raise ValueError(f"unit {value[star + 1 :]!r} is not a unit of {quantity}")
-    return scaled(value[:star], unit[1])
+        raise ValueError(f"unit {unit_text!r} is not a unit of {quantity}")
+    return scaled(num, unit[1])
 
 
-def measure(value: str) -> tuple[float, str]:
-    """Parse a number with any known unit, returning (value, canonical unit)."""
-    star = value.find("*")
-    if star < 0:
-        return float(value), ""
-    unit = UNITS.get(value[star + 1 :].lower())
-    if unit is None:
-        return float(value[:star]), value[star + 1 :]
-    return scaled(value[:star], unit[1]), CANONICAL_UNIT[unit[0]]
+def measure(value: str, allowed: frozenset[str] | None = None) -> tuple[float, str]:
+    """Parse a number whose unit varies between meters: (value, canonical unit).
+
+    `allowed`: the canonical units this object may have ("" = no unit); others are an error.
+    """
+    num, star, unit_text = value.partition("*")
+    number(num)
+    if not star:
+        result = float(num), ""
+    else:
+        unit = UNITS.get(unit_text.lower())
+        if unit is None:
+            raise ValueError(f"unknown unit {unit_text!r}")
+        result = scaled(num, unit[1]), CANONICAL_UNIT[unit[0]]
+    if allowed is not None and result[1] not in allowed:
+        raise ValueError(f"unit {unit_text or 'none'!r} does not fit this object")
+    return result
 
 
 def integer(value: str) -> int:
-    """An integer counter such as `00004` or `0000000240*s` (unit ignored)."""
-    star = value.find("*")
-    return int(value if star < 0 else value[:star])
+    """An integer counter such as `00004` or `0000000240*s` (a unit, if any, must be seconds)."""
+    num, star, unit = value.partition("*")
+    if star and unit != "s":
+        raise ValueError(f"unit {unit!r} does not fit a count or duration")
+    if not num.isdigit() or not num.isascii():
+        raise ValueError(f"not a whole number: {num!r}" if num else "empty value")
+    return int(num)
 
 
 def timestamp(value: str, zone: tzinfo = DEFAULT_ZONE) -> datetime | None:
@@ -180,10 +209,10 @@ _TST_CACHE: dict[str, datetime] = {}
 
 
 def octet_string(value: str) -> str:
-    """An octet string sent as hex pairs (DSMR 5.0.2 §6.5), decoded when it is printable text.
+    """An octet string sent as hex pairs (DSMR 5.0.2 §6.5), decoded when it is text.
 
-    Values that are not hex, or whose bytes are not printable text (a meter sending the id as
-    plain digits, or all zero bytes), are returned as sent.
+    Values that are not hex, or whose bytes are not text (all zero bytes, binary ids), are
+    returned as sent: DSMR 2.2 meters send plain text, some meters plain digits.
     """
     if not value or len(value) & 1:
         return value
@@ -195,7 +224,8 @@ def octet_string(value: str) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    return text if text.isprintable() else value
+    # text with line breaks or tabs is still text; other control bytes (NUL ids) are not
+    return text if text.replace("\r", "").replace("\n", "").replace("\t", "").isprintable() else value
 
 
 def to_octet_string(text: str) -> str:

@@ -8,8 +8,8 @@ Rules, first match wins (facts from `shared/notes/meter-ports.md` §A):
 4. `1-3:0.2.8` = 5x -> DSMR 5, = 4x -> DSMR 4.
 5. Value group F (`*255`) -> generic IEC 62056-21 (e.g. EasyMeter Q3D).
 6. A total register 1-0:1.8.0 without tariff registers, with CRC -> Nordic (Kamstrup OMNIA).
-7. No CRC: DSMR 3.0 when the limiter threshold is in A or the equipment id is hex text
-   (DSMR 3.0 §6), else DSMR 2.2.
+7. No CRC: the limiter threshold's unit decides, kW for DSMR 2.2, A for DSMR 3.0 (DSMR 3.0 §6
+   and its change list); without a limiter, a hex-text equipment id means DSMR 3.0.
 8. Otherwise a CRC-carrying DSMR 4-style telegram without version object (e.g. Iskra Ireland).
 """
 
@@ -38,9 +38,7 @@ def detect(
     if header.startswith("Lux"):
         return P1Variant.LUXEMBOURG
     if has_logical_name:
-        if header.startswith("Lux") or version_dsmr is not None:
-            return P1Variant.LUXEMBOURG
-        return P1Variant.HUNGARY
+        return P1Variant.LUXEMBOURG if version_dsmr is not None else P1Variant.HUNGARY
     if import_unit is not None and import_unit.lower() == "wh":
         return P1Variant.AUSTRIA
     if version_dsmr is not None:
@@ -53,6 +51,8 @@ def detect(
     if has_total_register and not has_tariff_registers and has_crc:
         return P1Variant.NORDIC
     if not has_crc:
+        if limiter_unit == "W":
+            return P1Variant.DSMR_2_2
         if limiter_unit == "A" or (meter_id is not None and not meter_id.isdigit()):
             return P1Variant.DSMR_3
         return P1Variant.DSMR_2_2
