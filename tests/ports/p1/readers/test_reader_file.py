@@ -121,3 +121,16 @@ def test_a_bad_hex_dump_is_a_reader_error(tmp_path: Path) -> None:
     capture.write_text("db 08 7")
     with pytest.raises(ReaderError, match="is not a hex dump"):
         asyncio.run(_collect(FileReader(capture, hex_dump=True)))
+
+
+def test_original_pace_caps_a_long_pause_in_the_capture(tmp_path: Path) -> None:
+    # two telegrams of the same meter taken a month apart: replayed 10 nominal intervals apart
+    early = (CORPUS / "p1" / "nielsbasjes_dsmr-tools" / "RealDSMR5_L43_ISK5_2M550T_1012.txt").read_bytes()
+    late = (CORPUS / "p1" / "nielsbasjes_dsmr-tools" / "PowerFailure_L35_ISK5_2M550T_1012.txt").read_bytes()
+    gap = decode(late).timestamp - decode(early).timestamp  # type: ignore[operator]
+    assert gap.days > 30
+    capture = tmp_path / "capture.txt"
+    capture.write_bytes(early + late)
+    clock = SimClock()
+    got = clock.run(_replay(FileReader(capture, pace=Pace.ORIGINAL, clock=clock), clock))
+    assert [t for t, _ in got] == [0.0, 10.0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import string
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ from enum import StrEnum
 from typing import BinaryIO
 
 from gridedge.clock import Clock, RealClock
-from gridedge.ports.p1.decoder import decode
 from gridedge.ports.p1.errors import P1Error
 from gridedge.ports.p1.readers.base import ReaderError, ReaderStats
+from gridedge.ports.p1.values import timestamp
 
 __all__ = [
     "APDU_INTERVAL_S",
@@ -193,6 +194,11 @@ class FileReader:
                 del buf[: i + 1]
                 await self._wait_for(segment)
                 yield segment
+            if len(buf) > _MAX_UNCUT:
+                # no telegram boundary in sight (garbage, or one endless telegram): pass it on
+                # unpaced rather than hold it; the framer reports what it is
+                yield bytes(buf)
+                buf.clear()
         if buf:
             await self._wait_for(bytes(buf))
             yield bytes(buf)
@@ -206,7 +212,8 @@ class FileReader:
             if when is not None and self._last_time is not None:
                 delta = (when - self._last_time).total_seconds()
                 if delta > 0:
-                    interval = delta
+                    # a capture paused for a month is not replayed as a month of silence
+                    interval = min(delta, MAX_GAP_FACTOR * interval)
             await self._sleep(interval)
         self._seen_telegram = True
         self._last_time = when
@@ -240,8 +247,18 @@ class FileReader:
         await self.clock.sleep(seconds)
 
 
+_TIMESTAMP = re.compile(rb"0-0:1\.0\.0\((\d{12}[SWsw]?)\)")
+_MAX_UNCUT = 65536
+#: the longest wait between replayed telegrams, in nominal intervals
+MAX_GAP_FACTOR = 10
+
+
 def _timestamp(telegram: bytes) -> datetime | None:
+    """The telegram's own time (0-0:1.0.0), found without decoding the whole telegram."""
+    match = _TIMESTAMP.search(telegram)
+    if match is None:
+        return None
     try:
-        return decode(telegram, check_crc=False, lenient=True).timestamp
-    except P1Error:
+        return timestamp(match[1].decode("ascii"))
+    except ValueError:
         return None
