@@ -46,3 +46,10 @@ class ChunkSource(Protocol):
         ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason for an I/O failure: the OS message and errno, else the exception text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" (errno {exc.errno})" if exc.errno else "")
+    return str(exc) or type(exc).__name__

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from gridedge.ports.p1.readers.base import ReaderError, ReaderStats
+from gridedge.ports.p1.readers.base import ReaderError, ReaderStats, describe_error
 
 __all__ = ["DSMR_2_2_SERIAL", "DSMR_5_SERIAL", "SerialReader", "SerialSettings"]
 
@@ -94,14 +94,18 @@ class SerialReader:
         try:
             await port.open()
         except (OSError, serialx.SerialException) as exc:
-            raise ReaderError(f"cannot open serial device {self.device} at {s}: {_reason(exc)}") from exc
+            raise ReaderError(
+                f"cannot open serial device {self.device} at {s}: {describe_error(exc)}"
+            ) from exc
         self._open = True
         try:
             while True:
                 try:
                     data = await port.read(self.read_size)
                 except (OSError, serialx.SerialException) as exc:
-                    raise ReaderError(f"serial device {self.device}: read failed: {_reason(exc)}") from exc
+                    raise ReaderError(
+                        f"serial device {self.device}: read failed: {describe_error(exc)}"
+                    ) from exc
                 if not data:
                     return
                 self.stats.bytes += len(data)
@@ -111,9 +115,3 @@ class SerialReader:
             self._open = False
             port.abort()
             await port.wait_closed()
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror + (f" (errno {exc.errno})" if exc.errno else "")
-    return str(exc) or type(exc).__name__

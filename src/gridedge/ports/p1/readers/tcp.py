@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from gridedge.clock import Clock, RealClock, backoff_delays
-from gridedge.ports.p1.readers.base import ReaderError, ReaderStats
+from gridedge.ports.p1.readers.base import ReaderError, ReaderStats, describe_error
 
 __all__ = ["TcpReader", "TcpStats", "parse_host_port"]
 
@@ -163,6 +163,4 @@ class TcpReader:
 def _reason(exc: BaseException, timeout_text: str) -> str:
     if isinstance(exc, TimeoutError) and timeout_text:
         return timeout_text
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    return describe_error(exc)
