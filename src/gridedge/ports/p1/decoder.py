@@ -56,7 +56,7 @@ HEADER = re.compile(rb"/[A-Za-z]{3}[!-~]")
 #: A header that begins inside another telegram: at the start of a line, or glued right after
 #: a closed value when bytes were dropped (`1-0:1.7.0(00.193*kW)/ISK5...`). A '/' inside a value
 #: is text, not a header: DSMR 2.2 text messages are plain (`0-0:96.13.0(test-/-test)`).
-EMBEDDED_HEADER = re.compile(rb"(?<=[\n)])/[A-Za-z]{3}[!-~]")
+EMBEDDED_HEADER = re.compile(rb"/(?<=[\n)]/)[A-Za-z]{3}[!-~]")  # '/' first: a fast literal scan
 #: A header glued inside a value after dropped bytes (`1-0:1.8.1(0005/ISK5\2M550T`): flag and
 #: baud digit. Could be text in a plain DSMR 2.2 message, so the framer lets a valid CRC overrule it.
 LIKELY_HEADER = re.compile(rb"/[A-Za-z]{3}[0-9]")
