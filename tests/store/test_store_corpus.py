@@ -7,17 +7,15 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from store_support import FAR_FUTURE, FAR_PAST, fill, open_store
 
 from gridedge.model.reading import MeterReading
+from gridedge.ports.p1 import decode
 from gridedge.store import stored_from_reading
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "p1"
-if not CORPUS.is_dir():
-    pytest.skip(f"P1 corpus not found at {CORPUS}", allow_module_level=True)
-
-from gridedge.ports.p1 import decode  # noqa: E402  (only when the corpus is there)
+# the corpus is part of the project's shared/ folder: missing it is an error, never a skip
+assert CORPUS.is_dir(), f"P1 corpus not found at {CORPUS}"
 from gridedge.ports.p1.framer import TelegramFramer  # noqa: E402
 
 STREAM = CORPUS / "nielsbasjes_dsmr-tools" / "stream" / "ttyUSB0-raw.crlf.txt"

@@ -89,7 +89,8 @@ def test_aggregate_csv_to_a_text_stream(filled) -> None:  # type: ignore[no-unty
 
 
 def test_parquet_raw_and_aggregates_read_back(filled, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq  # a test dependency: missing it fails, never skips
+
     start = datetime.fromisoformat("2024-10-27T01:00:00+00:00")
     end = start + timedelta(hours=2)
     n = export_parquet(filled, tmp_path / "raw.parquet", METER_ID, start, end, row_group=100)
@@ -110,7 +111,8 @@ def test_empty_exports_have_a_header(filled, tmp_path: Path) -> None:  # type: i
     buf = io.StringIO()
     assert export_csv(filled, buf, "nobody", FAR_PAST, FAR_FUTURE) == 0
     assert buf.getvalue().startswith("timestamp,meter_id,")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq  # a test dependency: missing it fails, never skips
+
     assert (
         export_parquet(filled, tmp_path / "e.parquet", "nobody", FAR_PAST, FAR_FUTURE, Resolution.MINUTE) == 0
     )
