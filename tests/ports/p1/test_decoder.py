@@ -6,35 +6,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from p1_support import CORPUS, crc_valid, telegram_files
 
 from gridedge.model import BreakerState, MBusDeviceType, P1Variant, RawObject, TariffPeriod
 from gridedge.ports.p1 import P1CrcError, P1Error, P1SyntaxError, P1TruncatedError, decode
 from gridedge.ports.p1.crc import crc16_arc
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "p1"
-assert CORPUS.is_dir(), f"corpus not found at {CORPUS}"
-
-TELEGRAMS = sorted(
-    p
-    for p in CORPUS.rglob("*.txt")
-    if not {"bad", "encrypted", "expected", "stream"} & set(p.relative_to(CORPUS).parts)
-)
+TELEGRAMS = telegram_files()
 BAD = sorted(CORPUS.rglob("bad/*.txt"))
 
 
 def _id(p: Path) -> str:
     return str(p.relative_to(CORPUS))
-
-
-def _crc_valid(data: bytes) -> bool | None:
-    """Independent CRC verdict: None when the telegram carries no CRC."""
-    start, end = data.index(b"/"), data.find(b"!")
-    if end < 0:
-        return None
-    carried = data[end + 1 : end + 5].split(b"\r")[0].split(b"\n")[0].strip()
-    if not carried:
-        return None
-    return crc16_arc(data[start : end + 1]) == int(carried, 16)
 
 
 def test_corpus_is_large() -> None:
@@ -45,7 +28,7 @@ def test_corpus_is_large() -> None:
 @pytest.mark.parametrize("path", TELEGRAMS, ids=_id)
 def test_every_corpus_telegram_is_read(path: Path) -> None:
     data = path.read_bytes()
-    valid = _crc_valid(data)
+    valid = crc_valid(data)
     if valid is False:
         with pytest.raises(P1CrcError) as err:
             decode(data)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from datetime import UTC, datetime
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from p1_support import telegram_files
 
 from gridedge.model import (
     BreakerState,
@@ -32,9 +32,6 @@ from gridedge.ports.p1.crc import crc16_arc
 from gridedge.ports.p1.encoder import encode
 from gridedge.ports.p1.framer import TelegramFramer
 from gridedge.ports.p1.variants import tariff_period
-
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "p1"
-assert CORPUS.is_dir(), f"corpus not found at {CORPUS}"
 
 # --- random readings -------------------------------------------------------------------------
 
@@ -185,11 +182,7 @@ def test_encode_decode_round_trip(reading: MeterReading) -> None:
 
 # --- corruption ------------------------------------------------------------------------------
 
-REAL = [
-    p.read_bytes()
-    for p in sorted(CORPUS.rglob("*.txt"))
-    if not {"bad", "encrypted", "expected", "stream"} & set(p.relative_to(CORPUS).parts)
-]
+REAL = [p.read_bytes() for p in telegram_files()]
 
 
 @st.composite

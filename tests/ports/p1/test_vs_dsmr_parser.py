@@ -40,10 +40,10 @@ import pytest
 from dsmr_parser import telegram_specifications
 from dsmr_parser.objects import DSMRObject, MbusDevice, Telegram
 from dsmr_parser.parsers import TelegramParser
+from p1_support import crc_valid
 
 from gridedge.model.reading import BreakerState, MBusDevice, MeterReading, RawObject
 from gridedge.ports.p1 import P1CrcError, P1Error, decode
-from gridedge.ports.p1.crc import crc16_arc
 from gridedge.ports.p1.framer import TelegramFramer
 
 CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
@@ -157,17 +157,6 @@ def _parser(name: str, checksum: bool) -> TelegramParser:
 
 
 # --- CRC verdict, computed here (not by either parser) --------------------------------------------
-
-
-def _crc_valid(data: bytes) -> bool | None:
-    """True / False for a telegram carrying a CRC after '!', None for one without (DSMR 2.2/3.0)."""
-    start, end = data.find(b"/"), data.find(b"!")
-    if end < 0:
-        return None
-    carried = data[end + 1 : end + 5].split(b"\r")[0].split(b"\n")[0].strip()
-    if not carried:
-        return None
-    return crc16_arc(data[start : end + 1]) == int(carried, 16)
 
 
 def _gridedge(data: bytes, check_crc: bool) -> MeterReading:
@@ -611,7 +600,7 @@ def _compare_mbus(log: Log, device: MbusDevice, r: MeterReading) -> None:
 
 def compare(where: str, data: bytes, spec: str) -> Log:
     """Parse `data` with dsmr-parser (spec `spec`) and gridedge, and compare everything both expose."""
-    valid = _crc_valid(data)
+    valid = crc_valid(data)
     checked = valid is True
     reading = _gridedge(data, checked)
     text = data.decode("ascii", errors="replace")
@@ -688,7 +677,7 @@ def test_same_values_as_dsmr_parser(path: Path) -> None:
         events = framer.feed(data) + framer.flush()
         telegrams = [e for e in events if isinstance(e, bytes)]
         assert len(telegrams) == 566
-        assert all(_crc_valid(t) for t in telegrams)
+        assert all(crc_valid(t) for t in telegrams)
         total = 0
         for i, telegram in enumerate(telegrams):
             log = compare(f"{where}#{i}", telegram, spec)

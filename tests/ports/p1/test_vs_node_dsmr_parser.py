@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from p1_support import crc_valid
 
 from gridedge.model.reading import MBusDevice, MeterReading, PhaseReading, RawObject
 from gridedge.ports.p1 import P1CrcError, decode
-from gridedge.ports.p1.crc import crc16_arc
 
 CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
 assert CORPUS.is_dir(), f"corpus not found at {CORPUS}"
@@ -110,17 +110,6 @@ def _device(r: MeterReading, channel: str) -> MBusDevice | None:
     return next((d for d in r.mbus if d.channel == int(channel)), None)
 
 
-def _crc_valid(data: bytes) -> bool | None:
-    """Own CRC verdict (CRC-16/ARC over '/' .. '!'); None when the telegram carries no CRC."""
-    start, end = data.find(b"/"), data.find(b"!")
-    if end < 0:
-        return None
-    carried = data[end + 1 : end + 5].split(b"\r")[0].split(b"\n")[0].strip()
-    if not carried:
-        return None
-    return crc16_arc(data[start : end + 1]) == int(carried, 16)
-
-
 # --- one rule per JSON path ----------------------------------------------------------------------------
 
 
@@ -159,7 +148,7 @@ def _crc_value(c: Ctx, path: str, m: re.Match[str], v: Any) -> None:
 
 @rule(r"dsmr\.crc\.valid|crcValid")
 def _crc_verdict(c: Ctx, path: str, m: re.Match[str], v: Any) -> None:
-    own = _crc_valid(c.data)
+    own = crc_valid(c.data)
     c.log.same(path, v, own)
     # and gridedge's decoder agrees: it rejects exactly the telegrams whose CRC is wrong
     try:
