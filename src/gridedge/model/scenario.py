@@ -30,7 +30,7 @@ class ScenarioError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class MeterProfile(StrEnum):
@@ -57,6 +57,7 @@ class S1Config(_Model):
     """The S1 port (e-MUCS H Ed. 1.3 §4): raw samples at 2-4 kHz in 45-byte HDLC frames."""
 
     sampling: S1Sampling = S1Sampling.PER_SECOND
+    """per-second (fixed rate) or per-period (fixed samples per mains period)."""
     rate_hz: Annotated[int, Field(ge=100, le=4100, multiple_of=100)] = 4000
     """Samples per second in per-second mode (§4.2.3: below 4200 Hz, a multiple of 100 Hz)."""
     samples_per_period: Annotated[int, Field(ge=8, le=79)] = 52
@@ -74,11 +75,17 @@ class LoadControlConfig(_Model):
     """
 
     output: Annotated[int, Field(ge=1, le=4)]
+    """Output number 1..4."""
     threshold_w: Annotated[float, Field(gt=0)] | None = None
+    """Open when the power stays above this (W); none: command only."""
     release_w: Annotated[float, Field(ge=0)] | None = None
+    """Close again when the power stays below this (W); none: the threshold."""
     delay_s: Annotated[float, Field(ge=0)] = 10.0
+    """How long above the threshold before opening."""
     release_s: Annotated[float, Field(ge=0)] = 60.0
+    """How long below the release level before closing."""
     direction: Literal["import", "export"] = "import"
+    """Watch import or export power."""
 
     @model_validator(mode="after")
     def _release_below_threshold(self) -> LoadControlConfig:
@@ -93,18 +100,24 @@ class GasMeterConfig(_Model):
     annual_m3: Annotated[float, Field(ge=0)] = 1200.0
     """Yearly use; spread over the day by heating degree-hours and a cooking/hot-water profile."""
     equipment_id: str = "G0000000000000000001"
+    """M-Bus equipment identifier 0-1:96.1.0."""
     start_m3: Annotated[float, Field(ge=0)] = 1000.0
+    """Register value at start (m3)."""
 
 
 class MeterConfig(_Model):
     """The virtual smart meter: identity, registers at start, limits and ports."""
 
     profile: MeterProfile = MeterProfile.BE
+    """be (e-MUCS H), nl (DSMR 5.0.2) or lu (Smarty)."""
     phases: Literal[1, 3] = 3
+    """1 or 3 phases (a single-phase meter sends nothing for L2/L3)."""
     equipment_id: str = "1SAG9900000001"
+    """Meter serial 0-0:96.1.1 (also the S1 frames' meter ID, first 14 characters)."""
     start_import_kwh: tuple[float, float] = (1000.0, 1000.0)
     """Import registers at start, tariff 1 and tariff 2 (kWh)."""
     start_export_kwh: tuple[float, float] = (100.0, 100.0)
+    """Export registers at start, tariff 1 and tariff 2 (kWh)."""
     limiter_kw: Annotated[float, Field(gt=0)] | None = None
     """Limiter threshold 0-0:17.0.0; none means no limit (the meter sends 999.9 kW)."""
     fuse_a: Annotated[float, Field(gt=0)] | None = None
@@ -115,11 +128,15 @@ class MeterConfig(_Model):
     long_failure_s: Annotated[float, Field(gt=0)] = 180.0
     """Power failures at least this long go in the long-failure count and log (DSMR 5.0.2 §6.11)."""
     sag_threshold: Annotated[float, Field(gt=0, lt=1)] = 0.9
+    """Sag threshold as a share of nominal voltage."""
     swell_threshold: Annotated[float, Field(gt=1, lt=2)] = 1.1
     """Sag and swell thresholds as a share of the nominal voltage (IEC 61000-4-30 §5.4)."""
     s1: S1Config | None = None
+    """The S1 port (profile be only); none: no S1."""
     gas: GasMeterConfig | None = None
+    """A gas meter on M-Bus channel 1; none: no gas meter."""
     load_control: tuple[LoadControlConfig, ...] = ()
+    """Load-control outputs (relays) of the meter."""
 
     @field_validator("load_control")
     @classmethod
@@ -134,10 +151,13 @@ class GridConfig(_Model):
     """The low-voltage grid at the connection point: voltage, frequency and source impedance."""
 
     voltage_v: Annotated[float, Field(gt=100, lt=300)] = 230.0
+    """Nominal phase-to-neutral voltage."""
     voltage_spread: Annotated[float, Field(ge=0, lt=0.2)] = 0.01
     """Standard deviation of the slow voltage wander, as a share of nominal."""
     frequency_hz: Annotated[float, Field(gt=40, lt=70)] = 50.0
+    """Nominal frequency."""
     frequency_spread_hz: Annotated[float, Field(ge=0, lt=1)] = 0.02
+    """Standard deviation of the frequency wander."""
     impedance_ohm: tuple[float, float] = (0.25, 0.08)
     """Resistance and reactance from the transformer to the meter: household current makes the
     voltage drop, the way a kettle dims the lights."""
@@ -160,11 +180,13 @@ class HouseholdConfig(_Model):
     annual_kwh: Annotated[float, Field(ge=0)] = 3500.0
     """Yearly base load, spread by the standard profile (the listed appliances come on top)."""
     profile: BaseLoadProfile = BaseLoadProfile.SYNERGRID_RLP0N
+    """Standard load profile that shapes the base load."""
     region: Literal["belgium", "flanders", "wallonia", "brussels"] = "flanders"
     """Column of the Synergrid RLP0N file; ignored for BDEW profiles."""
     phase_shares: tuple[float, float, float] = (0.5, 0.3, 0.2)
     """How the base load spreads over L1..L3 (a single-phase meter puts it all on L1)."""
     power_factor: Annotated[float, Field(gt=0, le=1)] = 0.95
+    """Displacement factor of the base load."""
 
     @field_validator("phase_shares")
     @classmethod
@@ -195,8 +217,11 @@ class ApplianceConfig(_Model):
     """One appliance: its signature comes from `kind`, scaled to `power_w`."""
 
     name: str
+    """Unique device name (event target)."""
     kind: ApplianceKind
+    """One of the appliance kinds listed below."""
     phase: Phase = 1
+    """Phase the appliance is plugged into."""
     power_w: Annotated[float, Field(gt=0)] | None = None
     """Rated power; none takes the kind's typical value."""
     uses_per_day: Annotated[float, Field(ge=0)] | None = None
@@ -210,30 +235,44 @@ class PVConfig(_Model):
     """A PV system computed with pvlib (clear sky or measured irradiance, with cloud variability)."""
 
     name: str = "pv"
+    """Unique device name."""
     kwp: Annotated[float, Field(gt=0)] = 6.0
+    """Peak DC power (kWp)."""
     tilt_deg: Annotated[float, Field(ge=0, le=90)] = 35.0
+    """Panel tilt from horizontal."""
     azimuth_deg: Annotated[float, Field(ge=0, lt=360)] = 180.0
     """Compass direction the panels face: 180 = south."""
     inverter_kw: Annotated[float, Field(gt=0)] | None = None
     """AC limit; none means 0.9 x kWp."""
     phases: tuple[Phase, ...] = (1,)
+    """Phases the inverter feeds (one or three)."""
     system_losses: Annotated[float, Field(ge=0, lt=1)] = 0.14
+    """DC losses (soiling, wiring, mismatch), PVWatts style."""
     load_control: Annotated[int, Field(ge=1, le=4)] | None = None
+    """Meter load-control output that cuts the inverter."""
 
 
 class BatteryConfig(_Model):
     """A home battery behind an inverter: capacity, power limits, round-trip efficiency."""
 
     name: str = "battery"
+    """Unique device name."""
     capacity_kwh: Annotated[float, Field(gt=0)] = 10.0
+    """Usable capacity."""
     charge_kw: Annotated[float, Field(gt=0)] = 5.0
+    """AC charge power limit."""
     discharge_kw: Annotated[float, Field(gt=0)] = 5.0
+    """AC discharge power limit."""
     efficiency: Annotated[float, Field(gt=0, le=1)] = 0.95
     """One-way efficiency; the round trip is its square."""
     soc: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """State of charge at start (0..1)."""
     soc_min: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """Lowest state of charge the battery management allows."""
     soc_max: Annotated[float, Field(ge=0, le=1)] = 1.0
+    """Highest state of charge the battery management allows."""
     phases: tuple[Phase, ...] = (1,)
+    """Phases the inverter is connected to."""
     mode: Literal["self-consumption", "setpoint", "idle"] = "self-consumption"
     """Without an energy manager the battery follows the meter to zero import/export."""
 
@@ -242,17 +281,29 @@ class EVConfig(_Model):
     """An electric vehicle and its charger (IEC 61851: 6-32 A per phase, 1 or 3 phases)."""
 
     name: str = "ev"
+    """Unique device name."""
     capacity_kwh: Annotated[float, Field(gt=0)] = 60.0
+    """Usable battery capacity of the car."""
     phases: Literal[1, 3] = 3
+    """Charging phases (1 or 3)."""
     max_current_a: Annotated[float, Field(ge=6, le=32)] = 16.0
+    """Highest charging current per phase."""
     min_current_a: Annotated[float, Field(ge=6, le=32)] = 6.0
+    """Lowest charging current per phase (IEC 61851: 6 A)."""
     efficiency: Annotated[float, Field(gt=0, le=1)] = 0.9
+    """Share of AC energy that reaches the car's battery."""
     arrival: time = time(18, 0)
+    """Local time the car arrives each day."""
     departure: time = time(7, 30)
+    """Local time the car leaves (next day when earlier than arrival)."""
     arrival_soc: Annotated[float, Field(ge=0, le=1)] = 0.4
+    """State of charge on arrival."""
     target_soc: Annotated[float, Field(ge=0, le=1)] = 0.9
+    """Charging stops at this state of charge."""
     weekdays_only: bool = False
+    """The car comes home only on weekdays."""
     load_control: Annotated[int, Field(ge=1, le=4)] | None = None
+    """Meter load-control output that supplies the charger."""
 
 
 class HeatPumpConfig(_Model):
@@ -263,8 +314,11 @@ class HeatPumpConfig(_Model):
     """
 
     name: str = "heat-pump"
+    """Unique device name."""
     model: str = "i-SHWAK V4 06"
+    """hplib model name (column Model of the database)."""
     phases: tuple[Phase, ...] = (1, 2, 3)
+    """Phases the heat pump is connected to."""
     heat_loss_w_per_k: Annotated[float, Field(gt=0)] = 180.0
     """House heat-loss coefficient UA (W/K)."""
     thermal_capacity_kwh_per_k: Annotated[float, Field(gt=0)] = 10.0
@@ -272,10 +326,15 @@ class HeatPumpConfig(_Model):
     indoor_c: float = 20.0
     """Indoor temperature at start."""
     setpoint_c: float = 20.5
+    """Indoor temperature setpoint."""
     band_k: Annotated[float, Field(gt=0, le=5)] = 0.5
+    """Comfort band around the setpoint (K)."""
     supply_c: Annotated[float, Field(ge=25, le=65)] = 35.0
+    """Flow temperature of the heating water."""
     min_modulation: Annotated[float, Field(gt=0, le=1)] = 0.3
+    """Lowest compressor modulation before it cycles on/off."""
     load_control: Annotated[int, Field(ge=1, le=4)] | None = None
+    """Meter load-control output (e.g. a §14a control box)."""
 
 
 class WeatherSource(StrEnum):
@@ -291,10 +350,13 @@ class WeatherConfig(_Model):
     """Outdoor conditions."""
 
     source: WeatherSource = WeatherSource.CLEAR_SKY
+    """dwd-2015 (measured corpus year) or clear-sky."""
     cloudiness: Annotated[float, Field(ge=0, le=1)] = 0.3
     """Clear-sky mode: share of the time clouds pass (seeded)."""
     mean_temperature_c: float = 10.0
+    """Clear-sky mode: mean outdoor temperature."""
     daily_swing_k: Annotated[float, Field(ge=0)] = 8.0
+    """Clear-sky mode: peak-to-peak daily temperature swing."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)\s*$")
@@ -335,12 +397,17 @@ class EventConfig(_Model):
     """A scripted event: `at` is a local time of day ("07:02", every day) or a local date-time."""
 
     at: str
+    """Local time of day (daily) or ISO date-time (once)."""
     target: str
     """A device name, "grid" or "meter"."""
     action: EventAction
+    """What to do (see the list of actions)."""
     value: float | None = None
+    """Action parameter: W, A, °C, a voltage factor or an output number."""
     duration: str | None = None
+    """How long a grid event lasts: '200ms', '90s', '3min', '2h'."""
     phases: tuple[Phase, ...] = (1, 2, 3)
+    """Phases a grid event affects."""
     closed: bool | None = None
     """For `load-control`: close (true) or open (false) the output."""
 
@@ -388,12 +455,17 @@ class SiteConfig(_Model):
     """Where and when the site is."""
 
     name: str = "virtual household"
+    """Shown in logs and on the dashboard."""
     latitude: Annotated[float, Field(ge=-90, le=90)] = 51.05
+    """Degrees north (PV and clear-sky weather)."""
     longitude: Annotated[float, Field(ge=-180, le=180)] = 3.72
+    """Degrees east."""
     timezone: str = "Europe/Brussels"
+    """IANA zone of the site: tariff periods, daily events and telegram timestamps follow it."""
     start: datetime = datetime.fromisoformat("2025-06-17T00:00:00+02:00")
     """Simulation start; a naive value is read in `timezone`."""
     seed: int = 1
+    """Same seed and scenario, same output, byte for byte."""
 
     @field_validator("timezone")
     @classmethod
