@@ -62,13 +62,15 @@ def test_duplicate_names_and_unknown_targets() -> None:
         scenario_from_dict({"appliances": [{"name": "k", "kind": "kettle"}, {"name": "k", "kind": "oven"}]})
     with pytest.raises(ScenarioError, match="unknown target 'toaster'"):
         scenario_from_dict({"events": [{"at": "07:00", "target": "toaster", "action": "on"}]})
-    with pytest.raises(ScenarioError, match="not a \\[\\[meter.load_control\\]\\] output"):
+    with pytest.raises(ScenarioError, match=r"not a \[\[meter\.load_control\]\] output"):
         scenario_from_dict({"ev": [{"load_control": 2}]})
 
 
 def test_single_phase_meter_refuses_appliance_on_l2() -> None:
     with pytest.raises(ScenarioError, match="phase 2 on a single-phase meter"):
-        scenario_from_dict({"meter": {"phases": 1}, "appliances": [{"name": "k", "kind": "kettle", "phase": 2}]})
+        scenario_from_dict(
+            {"meter": {"phases": 1}, "appliances": [{"name": "k", "kind": "kettle", "phase": 2}]}
+        )
 
 
 def test_durations() -> None:
