@@ -85,6 +85,7 @@ class CycleBlock:
 
 @dataclass(slots=True)
 class _Active:
+    owner: int
     extra: ComplexArray
     tau: float
     start: int
@@ -164,7 +165,7 @@ class Household:
         z = self._tot[0].copy()
         p = self._tot[1].copy()
         steps: list[tuple[int, ComplexArray, int]] = []
-        inrushes: list[tuple[int, Inrush]] = []
+        inrushes: list[tuple[int, Inrush, int]] = []
 
         def apply(i: int, at: float, new: Signature, inrush: Inrush | None) -> None:
             old = self._effective[i]
@@ -183,8 +184,11 @@ class Household:
                 if c < n:
                     steps.append((c, d, int(new.kind)))
             self._effective[i] = new
+            for a in self._active:
+                if a.owner == i:  # a load that changes again ends its inrush
+                    a.end = min(a.end, self._cycle + c)
             if inrush is not None and not new.is_zero:
-                inrushes.append((c, inrush))
+                inrushes.append((c, inrush, i))
 
         gate = self._gate
         for i, ld in enumerate(self.loads):
@@ -199,10 +203,9 @@ class Household:
                     apply(i, ch.at, OFF, None)
 
         base = self._cycle
-        for c, inrush in inrushes:
-            self._active.append(
-                _Active(self._rotated(inrush.extra), inrush.tau_cycles, base + c, base + c + inrush.cycles())
-            )
+        for c, inrush, owner in inrushes:
+            end = base + c + inrush.cycles()
+            self._active.append(_Active(owner, self._rotated(inrush.extra), inrush.tau_cycles, base + c, end))
         # runs of identical cycles: break wherever a load changes, an inrush decays or the voltage moves
         marks: set[int] = {0}
         marks.update(c for c, _, _ in steps)

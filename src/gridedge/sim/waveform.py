@@ -99,7 +99,7 @@ class WaveformSynth:
 
     def _per_second(self, block: CycleBlock) -> tuple[FloatArray, FloatArray, FloatArray, float]:
         r = self.rate_hz
-        first = self._next_sample
+        first = max(self._next_sample, math.ceil(block.t0 * r - 1e-9))
         last = math.ceil(block.t1 * r - 1e-9)
         self._next_sample = last
         times = np.arange(first, last) / r

@@ -49,21 +49,23 @@ def measure_samples(s: Samples, nominal_frequency_hz: float = 50.0) -> SecondMea
         freq = s.frequency_hz if vrms2.max() > 1.0 else nominal_frequency_hz
     # per-cycle segments (partial cycles at both ends count as their own segments)
     edges = np.concatenate(([0], at[(at > 0) & (at < n)]))
-    seg_len = np.diff(np.concatenate((edges, [n])))
     ptot = pinst.sum(axis=0)
     seg_p = np.add.reduceat(ptot, edges) * dt
     imp = float(seg_p[seg_p > 0].sum()) / 3600.0
     exp = float(-seg_p[seg_p < 0].sum()) / 3600.0
-    # segments 1..len(at)-1 run between two crossings: whole cycles
-    full = np.zeros(edges.size, dtype=bool)
-    full[1 : max(1, at.size)] = True
-    seg_v = np.sqrt(np.add.reduceat(v2, edges, axis=1) / seg_len)
-    seg_i = np.sqrt(np.add.reduceat(i2, edges, axis=1) / seg_len)
-    if not full.any():
-        full[:] = True
-    vmin = seg_v[:, full].min(axis=1)
-    vmax = seg_v[:, full].max(axis=1)
-    imax = seg_i[:, full].max(axis=1)
+    # one-cycle RMS from each upward crossing (IEC 61000-4-30 §5.4.1: Urms(1) over one cycle)
+    length = round(1.0 / (freq * dt)) if freq > 0 else n
+    begins = at[at + length <= n] if at.size else np.zeros(0, dtype=np.int64)
+    if begins.size == 0:
+        begins = np.array([0])
+        length = n
+    cv = np.concatenate((np.zeros((3, 1)), np.cumsum(v2, axis=1)), axis=1)
+    ci = np.concatenate((np.zeros((3, 1)), np.cumsum(i2, axis=1)), axis=1)
+    cyc_v = np.sqrt(np.maximum(cv[:, begins + length] - cv[:, begins], 0.0) / length)
+    cyc_i = np.sqrt(np.maximum(ci[:, begins + length] - ci[:, begins], 0.0) / length)
+    vmin = cyc_v.min(axis=1)
+    vmax = cyc_v.max(axis=1)
+    imax = cyc_i.max(axis=1)
     # fundamental reactive power over the whole cycles: X1 = j sqrt(2) D / N for D = sum x e^{-j theta}
     if at.size >= 2:
         a, b = int(at[0]), int(at[-1])
