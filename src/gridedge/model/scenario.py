@@ -405,7 +405,7 @@ class EventConfig(_Model):
     value: float | None = None
     """Action parameter: W, A, °C, a voltage factor or an output number."""
     duration: str | None = None
-    """How long a grid event lasts: '200ms', '90s', '3min', '2h'."""
+    """How long a grid event lasts, or how long an appliance switched on stays on: '200ms', '3min'."""
     phases: tuple[Phase, ...] = (1, 2, 3)
     """Phases a grid event affects."""
     closed: bool | None = None

@@ -61,6 +61,10 @@ class EventScript:
             midnight = datetime.combine(self._next_day, datetime.min.time()).replace(tzinfo=self.zone)
             self._horizon = (midnight - self.start).total_seconds()
 
+    def schedule(self, t: float, event: EventConfig) -> None:
+        """Add a follow-up event at sim time t (e.g. the "off" that ends an "on" with a duration)."""
+        self._push(t, event)
+
     def due(self, t0: float, t1: float) -> list[tuple[float, EventConfig]]:
         """Events with t0 <= t < t1 (and any earlier ones not handed out yet), in time order."""
         if self._daily:

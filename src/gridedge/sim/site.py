@@ -192,6 +192,9 @@ class VirtualSite:
         dev = self.load(ev.target)
         if a in (EventAction.ON, EventAction.OFF) and isinstance(dev, Switchable):
             dev.switch(a is EventAction.ON, t)
+            if a is EventAction.ON and ev.duration_s is not None:
+                off = ev.model_copy(update={"action": EventAction.OFF, "duration": None})
+                self.script.schedule(t + ev.duration_s, off)
         elif a is EventAction.START and isinstance(dev, Programmable):
             dev.start_programme(t)
         elif a is EventAction.SETPOINT and ev.value is not None:
