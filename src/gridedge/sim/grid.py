@@ -101,6 +101,10 @@ class GridSupply:
                     mags[inside, p] = self.nominal_v * ev.factor
         return mags
 
+    def source_row(self, mag: FloatArray) -> ComplexArray:
+        """Source voltage phasors (3, H) for one set of per-phase magnitudes (3,)."""
+        return mag[:, None] * self._unit
+
     def source(self, mags: FloatArray) -> ComplexArray:
         """Source voltage phasors (n, 3, H) for per-cycle magnitudes (n, 3)."""
         return mags[:, :, None] * self._unit[None, :, :]

@@ -39,6 +39,7 @@ from gridedge.sim.electrical import (
 from gridedge.sim.grid import GridSupply
 
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 _INTERRUPTION = 0.05
 """A phase below 5 % of nominal is interrupted (IEC 61000-4-30 §5.5): loads on it draw nothing."""
@@ -131,6 +132,7 @@ class Household:
         if phases == 1:
             self._prev_v[1:] = 0
         self._prev_i: ComplexArray = np.zeros((3, H), dtype=np.complex128)
+        self._jh = 1j * HARMONICS
 
     def load(self, name: str) -> Load:
         for ld in self.loads:
@@ -206,6 +208,8 @@ class Household:
         for c, inrush, owner in inrushes:
             end = base + c + inrush.cycles()
             self._active.append(_Active(owner, self._rotated(inrush.extra), inrush.tau_cycles, base + c, end))
+        if n > 0 and not self._active and not self.grid.events and all(st[0] == 0 for st in steps):
+            return self._steady(t0, t1, f, starts, mags[0], alive[0], n)
         # runs of identical cycles: break wherever a load changes, an inrush decays or the voltage moves
         marks: set[int] = {0}
         marks.update(c for c, _, _ in steps)
@@ -269,6 +273,37 @@ class Household:
             self._prev_start = float(starts[-1])
             self._prev_v = voltage[-1]
             self._prev_i = current[-1]
+        self._frequency = f
+        self._cycle += n
+        return block
+
+    def _steady(
+        self, t0: float, t1: float, f: float, starts: FloatArray, mag: FloatArray, alive: BoolArray, n: int
+    ) -> CycleBlock:
+        """The common second: no change after the first cycle, no inrush, no voltage event: one run of
+        cycles at the running totals, (3, H) arithmetic only."""
+        z, p = self._tot
+        source = self.grid.source_row(mag)
+        scale = (np.where(alive, mag, NOMINAL_V) / NOMINAL_V)[:, None]
+        current = z * scale + p / scale
+        zh = self.grid.impedance
+        v1 = source[:, 0] - zh[0] * current[:, 0]
+        w = np.where(alive, v1 / np.where(alive, source[:, 0], 1.0), 1.0)
+        aw = np.abs(w)[:, None]
+        turn = np.exp(np.angle(w)[:, None] * self._jh)
+        factor = aw * scale
+        current = (z * factor + p / factor) * turn
+        if self.jitter:
+            current *= 1.0 + self.jitter * self._rng.standard_normal((3, 1))
+        current *= alive[:, None]
+        voltage = source - zh * current
+        block = CycleBlock(
+            t0, t1, f, starts, voltage[None], current[None], np.array([n]),
+            self._prev_start, self._frequency, self._prev_v, self._prev_i,
+        )  # fmt: skip
+        self._prev_start = float(starts[-1])
+        self._prev_v = voltage
+        self._prev_i = current
         self._frequency = f
         self._cycle += n
         return block

@@ -24,6 +24,8 @@ def measure_phasors(block: CycleBlock) -> SecondMeasurement:
             block.t0, 0.0, block.frequency_hz, _ZERO3, _ZERO3, _ZERO3, _ZERO3,
             0.0, 0.0, 0.0, 0.0, _ZERO3, _ZERO3, _ZERO3, 0.0,
         )  # fmt: skip
+    if block.voltage.shape[0] == 1:
+        return _one_run(block, n)
     v = block.voltage
     i = block.current
     w = block.repeat.astype(np.float64)
@@ -59,4 +61,39 @@ def measure_phasors(block: CycleBlock) -> SecondMeasurement:
         voltage_max_v=v_cycle.max(axis=0),
         current_max_a=np.sqrt(i2.max(axis=0)),
         neutral_current_a=float(np.sqrt(in2)),
+    )
+
+
+def _one_run(block: CycleBlock, n: int) -> SecondMeasurement:
+    """A steady second (one run of identical cycles): (3, H) arithmetic and plain floats."""
+    v = block.voltage[0]
+    i = block.current[0]
+    period = block.period_s
+    s = v * i.conj()
+    p = s.real.sum(axis=1)
+    q = s[:, 0].imag
+    vrms = np.abs(v)
+    vrms = np.sqrt((vrms * vrms).sum(axis=1))
+    irms = np.abs(i)
+    irms = np.sqrt((irms * irms).sum(axis=1))
+    neutral = np.abs(i.sum(axis=0))
+    ptot = float(p.sum())
+    qtot = float(q.sum())
+    to_wh = n * period / 3600.0
+    return SecondMeasurement(
+        t=block.t0,
+        duration_s=n * period,
+        frequency_hz=block.frequency_hz,
+        voltage_v=vrms,
+        current_a=irms,
+        power_w=p,
+        reactive_power_var=q,
+        energy_import_wh=ptot * to_wh if ptot > 0 else 0.0,
+        energy_export_wh=-ptot * to_wh if ptot < 0 else 0.0,
+        reactive_import_varh=qtot * to_wh if qtot > 0 else 0.0,
+        reactive_export_varh=-qtot * to_wh if qtot < 0 else 0.0,
+        voltage_min_v=vrms,
+        voltage_max_v=vrms,
+        current_max_a=irms,
+        neutral_current_a=float(np.sqrt((neutral * neutral).sum())),
     )
