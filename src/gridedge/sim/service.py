@@ -57,13 +57,21 @@ class SimMeterOptions:
             raise ValueError(f"--duration must be positive, got {args.duration}")
         return SimMeterOptions(
             scenario=scenario,
-            p1_tcp=parse_host_port(args.p1_tcp) if args.p1_tcp else None,
-            s1_tcp=parse_host_port(args.s1_tcp) if args.s1_tcp else None,
+            p1_tcp=_listen_address(args.p1_tcp) if args.p1_tcp else None,
+            s1_tcp=_listen_address(args.s1_tcp) if args.s1_tcp else None,
             pty=bool(args.pty),
             speed=float(args.speed),
             duration_s=args.duration,
             metrology=Metrology(args.metrology),
         )
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    """HOST:PORT to listen on; port 0 picks a free port (printed at start)."""
+    if text.endswith(":0"):
+        host, _ = parse_host_port(text[:-1] + "1")
+        return host, 0
+    return parse_host_port(text)
 
 
 def run_sim_meter(options: SimMeterOptions) -> int:
