@@ -8,6 +8,10 @@ copies of that capture against an equivalent dsmr-parser script (read, frame, pa
 
 Goal (issue 2): >= 10x dsmr-parser on DSMR 5 and e-MUCS-H telegrams in process, >= 5x through the
 CLI with JSON output.
+
+Then the encoder (`--encode-only` for just that): microseconds per telegram written by `encode` for
+the readings of a street of virtual households (bench/sim.py's workload), in each profile, in
+the order the simulation writes them. Budget: ~25 us (1,000 households at 10x real time on 2 cores).
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ from dsmr_parser import telegram_specifications as specs
 from dsmr_parser.clients.telegram_buffer import TelegramBuffer
 from dsmr_parser.parsers import TelegramParser
 
+from gridedge.model.reading import MeterReading, P1Variant
+from gridedge.model.scenario import MeterProfile, load_scenario
 from gridedge.ports.p1 import decode
+from gridedge.ports.p1.encoder import encode
 from gridedge.ports.p1.framer import TelegramFramer
+from gridedge.sim.meter.meter import VARIANT
+from gridedge.sim.neighbourhood import Neighbourhood, street
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "p1"
 STREAM = CORPUS / "nielsbasjes_dsmr-tools" / "stream" / "ttyUSB0-raw.crlf.txt"
+FAMILY = Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "belgian-family.toml"
 
 # (label, file, dsmr-parser specification); all CRC-valid real captures or spec examples
 FILES = [
@@ -154,11 +164,35 @@ def cli(repeats: int) -> tuple[float, float, int]:
         return statistics.median(tg), statistics.median(td), lines
 
 
+def encoding(repeats: int, households: int = 50, seconds: int = 20) -> list[tuple[str, float, int]]:
+    """(profile, seconds per telegram, bytes): `encode` on a street's readings, in simulation order."""
+    family = load_scenario(FAMILY)
+    rows = []
+    for profile in (MeterProfile.BE, MeterProfile.NL, MeterProfile.LU):
+        base = family.model_copy(update={"meter": family.meter.model_copy(update={"profile": profile})})
+        sites = Neighbourhood(street(base, households, seed=1)).sites
+        readings = [r for _ in range(seconds) for site in sites if (r := site.step().reading) is not None]
+        variant = VARIANT[profile]
+
+        def run(readings: list[MeterReading] = readings, variant: P1Variant = variant) -> None:
+            for r in readings:
+                encode(r, profile=variant)
+
+        t = statistics.median(per_call(run) for _ in range(repeats)) / len(readings)
+        rows.append((variant.value, t, len(encode(readings[-1], profile=variant))))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--encode-only", action="store_true")
     args = ap.parse_args()
+    if args.encode_only:
+        for label, t, size in encoding(args.repeats):
+            print(f"encode {label:26} {t * 1e6:6.1f} us per telegram ({size} B)")
+        return
     print(
         f"python {sys.version.split()[0]}, median of {args.repeats} interleaved repeats,"
         " CRC checked both sides"
@@ -181,6 +215,8 @@ def main() -> None:
             f" {d / g:6.1f}x"
             f"   ({g:.2f} s vs {d:.2f} s, {lines} JSON lines)"
         )
+    for label, t, size in encoding(args.repeats):
+        print(f"encode {label:26} {t * 1e6:6.1f} us per telegram ({size} B)")
 
 
 if __name__ == "__main__":
