@@ -35,10 +35,10 @@ from gridedge.sim.electrical import (
     LoadKind,
     Signature,
     SiteContext,
+    material,
     rng_for,
 )
 from gridedge.sim.profiles import LoadProfile, load_profile
-from gridedge.sim.pv import material
 
 MIXED_HARMONICS: Final = {
     3: (0.11, 170.0),

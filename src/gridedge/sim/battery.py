@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from typing import Final, Literal, cast
 
 from gridedge.model.scenario import BatteryConfig
-from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Load, LoadKind, Signature, SiteContext
-from gridedge.sim.pv import INVERTER_HARMONICS, RECONNECT_S, material
+from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Load, LoadKind, Signature, SiteContext, material
+from gridedge.sim.pv import INVERTER_HARMONICS, RECONNECT_S
 
 Mode = Literal["self-consumption", "setpoint", "idle"]
 MODES: Final = ("self-consumption", "setpoint", "idle")

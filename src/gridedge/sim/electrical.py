@@ -182,6 +182,15 @@ class Change:
 NO_CHANGES: Final[tuple[Change, ...]] = ()
 
 
+def material(old_w: float, new_w: float) -> bool:
+    """Whether a power change is worth a new signature: at least 2 W and 0.2 %.
+
+    Devices that follow a continuous quantity (PV, battery, EV, heat pump, base load) report a
+    change only past this threshold, so a steady second costs the household nothing.
+    """
+    return abs(new_w - old_w) >= max(2.0, 0.002 * max(abs(old_w), abs(new_w)))
+
+
 @dataclass(slots=True)
 class SiteContext:
     """What loads may look at while they advance: time, weather, and the meter's net power.

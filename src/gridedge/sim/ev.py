@@ -28,8 +28,17 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from gridedge.model.scenario import EVConfig, SiteConfig
-from gridedge.sim.electrical import NO_CHANGES, NOMINAL_V, OFF, Change, Load, LoadKind, Signature, SiteContext
-from gridedge.sim.pv import material
+from gridedge.sim.electrical import (
+    NO_CHANGES,
+    NOMINAL_V,
+    OFF,
+    Change,
+    Load,
+    LoadKind,
+    Signature,
+    SiteContext,
+    material,
+)
 
 POWER_FACTOR: Final = 0.99
 HARMONICS: Final = {

@@ -46,9 +46,8 @@ from numbers import Real
 from typing import Final
 
 from gridedge.model.scenario import HeatPumpConfig, SiteConfig
-from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Load, LoadKind, Signature, SiteContext
+from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Load, LoadKind, Signature, SiteContext, material
 from gridedge.sim.profiles import hplib_row
-from gridedge.sim.pv import material
 from gridedge.sim.weather import Weather
 
 SIX_PULSE_HARMONICS: Final = {

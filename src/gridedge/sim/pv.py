@@ -33,7 +33,16 @@ import numpy as np
 import numpy.typing as npt
 
 from gridedge.model.scenario import PVConfig, SiteConfig
-from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Load, LoadKind, Signature, SiteContext
+from gridedge.sim.electrical import (
+    NO_CHANGES,
+    OFF,
+    Change,
+    Load,
+    LoadKind,
+    Signature,
+    SiteContext,
+    material,
+)
 from gridedge.sim.weather import DAY_S, ClearSkyWeather, Weather, irradiance_many, temperature_many
 
 FloatArray = npt.NDArray[np.float64]
@@ -58,11 +67,6 @@ RECONNECT_S: Final = 60.0
 """EN 50549-1 §4.10: observation time before reconnecting after a trip."""
 RAMP_PER_S: Final = 0.10 / 60.0
 """EN 50549-1 §4.10: after reconnection at most 10 % of rated power per minute."""
-
-
-def material(old_w: float, new_w: float) -> bool:
-    """Whether a power change is worth a new signature: at least 2 W and 0.2 %."""
-    return abs(new_w - old_w) >= max(2.0, 0.002 * max(abs(old_w), abs(new_w)))
 
 
 @lru_cache(maxsize=64)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gridedge.model.reading import MeterReading
-from gridedge.model.scenario import EventAction, EventConfig, Scenario
+from gridedge.model.scenario import EventAction, EventConfig, S1Config, S1Sampling, Scenario
 from gridedge.ports.s1.frame import S1FrameEncoder, S1FrameInfo, to_counts
 from gridedge.sim.control import (
     CurrentSettable,
@@ -99,12 +99,10 @@ class VirtualSite:
         self.synth: WaveformSynth | None = None
         self.s1_encoder: S1FrameEncoder | None = None
         if metrology is Metrology.WAVEFORM:
-            from gridedge.model.scenario import S1Config
-
             cfg = s1_config or S1Config()
             self.synth = WaveformSynth(cfg, seed=site.seed, neutral=cfg.neutral_current)
             if self.s1:
-                per_period = cfg.sampling.value == "per-period"
+                per_period = cfg.sampling is S1Sampling.PER_PERIOD
                 info = S1FrameInfo(
                     meter_id=scenario.meter.equipment_id[:14],
                     poly_phase=scenario.meter.phases == 3,

@@ -45,8 +45,8 @@ def measure_samples(s: Samples, nominal_frequency_hz: float = 50.0) -> SecondMea
     at, tc = _crossings(v[ref_phase], s.times)
     if tc.size >= 2:
         freq = (tc.size - 1) / float(tc[-1] - tc[0])
-    else:
-        freq = s.frequency_hz if vrms2.max() > 1.0 else nominal_frequency_hz
+    else:  # no voltage to lock on (an outage): report nominal, as a meter's PLL holds it
+        freq = nominal_frequency_hz
     # per-cycle segments (partial cycles at both ends count as their own segments)
     edges = np.concatenate(([0], at[(at > 0) & (at < n)]))
     ptot = pinst.sum(axis=0)
