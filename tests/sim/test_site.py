@@ -113,7 +113,7 @@ def test_s1_frames_are_valid_and_shaped_like_the_spec_example() -> None:
     arr = np.frombuffer(frames, dtype=np.uint8).reshape(-1, 45)
     assert (arr[:, :5] == np.frombuffer(example[:5], dtype=np.uint8)).all()  # 7E 80 2B FF 03
     assert (arr[:, 44] == 0x7E).all()
-    for frame in arr[:: 997]:
+    for frame in arr[::997]:
         raw = frame.tobytes()
         assert _fcs_from_spec(raw[1:42]) == raw[42] | raw[43] << 8
     seq = arr[:, 23].astype(int)

@@ -357,6 +357,9 @@ class WeatherConfig(_Model):
     """Clear-sky mode: mean outdoor temperature."""
     daily_swing_k: Annotated[float, Field(ge=0)] = 8.0
     """Clear-sky mode: peak-to-peak daily temperature swing."""
+    cloud_seed: int | None = None
+    """Clear-sky mode: seed of the cloud passages; sites that share it see the same sky, as the
+    homes of one street do (default: the site's seed)."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)\s*$")
@@ -512,7 +515,10 @@ class Scenario(_Model):
             raise ValueError("'grid' and 'meter' are reserved event targets, not device names")
         outputs = {c.output for c in self.meter.load_control}
         wired: list[ApplianceConfig | PVConfig | EVConfig | HeatPumpConfig] = [
-            *self.appliances, *self.pv, *self.ev, *self.heat_pump
+            *self.appliances,
+            *self.pv,
+            *self.ev,
+            *self.heat_pump,
         ]
         for dev in wired:
             if dev.load_control is not None and dev.load_control not in outputs:

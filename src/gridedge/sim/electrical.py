@@ -57,9 +57,7 @@ class LoadKind(IntEnum):
     """Regulated electronics and inverters: constant power, current inversely proportional."""
 
 
-def _harmonic_row(
-    fundamental: complex, harmonics: Mapping[int, tuple[float, float]] | None
-) -> ComplexArray:
+def _harmonic_row(fundamental: complex, harmonics: Mapping[int, tuple[float, float]] | None) -> ComplexArray:
     row = np.zeros(H, dtype=np.complex128)
     row[0] = fundamental
     if harmonics:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,6 +36,31 @@ class VoltageEvent:
     phases: tuple[int, ...]
 
 
+@lru_cache(maxsize=64)
+def _arrays(config: GridConfig) -> tuple[ComplexArray, ComplexArray, ComplexArray]:
+    """Per-unit source voltage (3, H) in the absolute frame, the phase rotation (3, H) and the
+    source impedance per harmonic order (H,): shared, read-only, by every supply of one config
+    (so a street's steady seconds broadcast them instead of stacking copies)."""
+    weights = np.zeros(H)
+    angles = np.zeros(H)
+    for order, (w, a) in _BACKGROUND.items():
+        k = int(np.flatnonzero(order == HARMONICS)[0])
+        weights[k] = w
+        angles[k] = math.radians(a)
+    norm = math.sqrt(float((weights**2).sum()))
+    shape = np.zeros(H, dtype=np.complex128)
+    shape[0] = 1.0
+    shape[1:] = config.voltage_thd * weights[1:] / norm * np.exp(1j * angles[1:])
+    rotation = np.exp(1j * np.outer(PHASE_ANGLE, HARMONICS))
+    unit = shape[None, :] * rotation
+    r, x = config.impedance_ohm
+    impedance = (r + 1j * x * HARMONICS).astype(np.complex128)
+    """Reactance grows with the harmonic order."""
+    for arr in (unit, rotation, impedance):
+        arr.setflags(write=False)
+    return unit, rotation, impedance
+
+
 class GridSupply:
     """Source voltage phasors per mains cycle, in the absolute frame (L2 at -120°, L3 at +120°)."""
 
@@ -44,24 +70,15 @@ class GridSupply:
         self._rng = rng_for(seed, "grid")
         self._freq_dev = 0.0
         self._volt_dev = np.zeros(3)
+        self._f0 = config.frequency_hz
+        self._freq_a = math.exp(-1.0 / 30.0)
+        """Frequency wander: Ornstein-Uhlenbeck with a 30 s time constant, sampled each second."""
+        self._freq_sigma = config.frequency_spread_hz * math.sqrt(1 - self._freq_a**2)
+        self._volt_a = math.exp(-1.0 / 300.0)
+        """Voltage wander: Ornstein-Uhlenbeck with a 300 s time constant, sampled each second."""
+        self._volt_sigma = config.voltage_spread * self.nominal_v * math.sqrt(1 - self._volt_a**2)
         self.events: list[VoltageEvent] = []
-        weights = np.zeros(H)
-        angles = np.zeros(H)
-        for order, (w, a) in _BACKGROUND.items():
-            k = int(np.flatnonzero(order == HARMONICS)[0])
-            weights[k] = w
-            angles[k] = math.radians(a)
-        norm = math.sqrt(float((weights**2).sum()))
-        shape = np.zeros(H, dtype=np.complex128)
-        shape[0] = 1.0
-        shape[1:] = config.voltage_thd * weights[1:] / norm * np.exp(1j * angles[1:])
-        rotation = np.exp(1j * np.outer(PHASE_ANGLE, HARMONICS))
-        self._unit = shape[None, :] * rotation
-        """(3, H): per-unit source voltage of each phase and harmonic, absolute frame."""
-        self.rotation: ComplexArray = rotation
-        r, x = config.impedance_ohm
-        self.impedance: ComplexArray = (r + 1j * x * HARMONICS).astype(np.complex128)
-        """Source impedance per harmonic order (reactance grows with frequency)."""
+        self.unit, self.rotation, self.impedance = _arrays(config)
 
     def add_event(self, event: VoltageEvent) -> None:
         self.events.append(event)
@@ -69,23 +86,22 @@ class GridSupply:
 
     def frequency(self) -> float:
         """Advance the frequency wander by one second and return this second's frequency (Hz)."""
-        tau = 30.0
-        a = math.exp(-1.0 / tau)
-        sigma = self.config.frequency_spread_hz
-        noise = float(self._rng.standard_normal())
-        self._freq_dev = self._freq_dev * a + sigma * math.sqrt(1 - a * a) * noise
-        return self.config.frequency_hz + self._freq_dev
+        self._freq_dev = self._freq_dev * self._freq_a + self._freq_sigma * float(self._rng.standard_normal())
+        return self._f0 + self._freq_dev
 
-    def magnitudes(self, cycle_starts: FloatArray) -> FloatArray:
-        """RMS magnitude (V) per cycle and phase, shape (n, 3): wander plus any scripted event.
+    def level(self) -> FloatArray:
+        """Advance the voltage wander by one second and return this second's RMS magnitude per
+        phase (3,), before scripted events (called once per second)."""
+        a = self._volt_a
+        self._volt_dev = self._volt_dev * a + self._volt_sigma * self._rng.standard_normal(3)
+        out: FloatArray = self.nominal_v + self._volt_dev
+        return out
 
-        Advances the voltage wander by one step (called once per second).
-        """
-        tau = 300.0
-        a = math.exp(-1.0 / tau)
-        sigma = self.config.voltage_spread * self.nominal_v
-        self._volt_dev = self._volt_dev * a + sigma * math.sqrt(1 - a * a) * self._rng.standard_normal(3)
-        mags = np.broadcast_to(self.nominal_v + self._volt_dev, (cycle_starts.size, 3)).copy()
+    def magnitudes(self, cycle_starts: FloatArray, level: FloatArray) -> FloatArray:
+        """RMS magnitude (V) per cycle and phase, shape (n, 3): this second's `level` with any
+        scripted event applied."""
+        mags = np.empty((cycle_starts.size, 3))
+        mags[:] = level
         if self.events and cycle_starts.size:
             t0 = float(cycle_starts[0])
             t1 = float(cycle_starts[-1])
@@ -101,10 +117,6 @@ class GridSupply:
                     mags[inside, p] = self.nominal_v * ev.factor
         return mags
 
-    def source_row(self, mag: FloatArray) -> ComplexArray:
-        """Source voltage phasors (3, H) for one set of per-phase magnitudes (3,)."""
-        return mag[:, None] * self._unit
-
     def source(self, mags: FloatArray) -> ComplexArray:
         """Source voltage phasors (n, 3, H) for per-cycle magnitudes (n, 3)."""
-        return mags[:, :, None] * self._unit[None, :, :]
+        return mags[:, :, None] * self.unit[None, :, :]

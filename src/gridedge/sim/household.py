@@ -84,6 +84,22 @@ class CycleBlock:
         return np.repeat(self.voltage, self.repeat, axis=0), np.repeat(self.current, self.repeat, axis=0)
 
 
+@dataclass(frozen=True, slots=True)
+class SteadySecond:
+    """A second with no change after its first cycle, no inrush and no voltage event: one run of
+    cycles at the household's running totals, left for `steady_blocks` to compute."""
+
+    household: Household
+    t0: float
+    t1: float
+    frequency_hz: float
+    starts: FloatArray
+    magnitude: FloatArray
+    """Source RMS voltage per phase (3,)."""
+    alive: BoolArray
+    cycles: int
+
+
 @dataclass(slots=True)
 class _Active:
     owner: int
@@ -132,7 +148,6 @@ class Household:
         if phases == 1:
             self._prev_v[1:] = 0
         self._prev_i: ComplexArray = np.zeros((3, H), dtype=np.complex128)
-        self._jh = 1j * HARMONICS
 
     def load(self, name: str) -> Load:
         for ld in self.loads:
@@ -150,22 +165,41 @@ class Household:
             self.loads[i].energy_wh += eff.power_w * (at - self._since[i]) / 3600.0
         self._since[i] = at
 
+    def _magnitudes(self, starts: FloatArray, level: FloatArray) -> FloatArray:
+        mags = self.grid.magnitudes(starts, level)
+        if self.phases == 1:
+            mags[:, 1:] = 0.0
+        return mags
+
     def step(self, t0: float, t1: float) -> CycleBlock:
         """Advance every load over [t0, t1) and return the cycles that start in it."""
-        f = self.grid.frequency()
+        got = self.begin(t0, t1)
+        return got if isinstance(got, CycleBlock) else steady_blocks((got,))[0]
+
+    def begin(self, t0: float, t1: float) -> CycleBlock | SteadySecond:
+        """Advance every load over [t0, t1): the second's cycles, or, for the common steady second,
+        what `steady_blocks` needs to compute it together with other households' steady seconds."""
+        grid = self.grid
+        f = grid.frequency()
         first = self._next_start
         n = max(0, math.ceil((t1 - first) * f - 1e-9))
         starts: FloatArray = first + np.arange(n, dtype=np.float64) * (1.0 / f)
         self._next_start = first + n / f
-        mags = self.grid.magnitudes(starts)
+        level = grid.level()
         if self.phases == 1:
-            mags[:, 1:] = 0.0
-        alive = mags > _INTERRUPTION * self.grid.nominal_v
+            level[1:] = 0.0
+        dead = _INTERRUPTION * grid.nominal_v
+        # voltage events (and the hour after them) take the per-cycle path below
+        mags = self._magnitudes(starts, level) if grid.events else None
         ctx = self.ctx
-        ctx.supply_ok = self.connected and bool(alive[0].any() if n else True)
+        if not n:
+            ctx.supply_ok = self.connected
+        elif mags is not None:
+            ctx.supply_ok = self.connected and bool((mags[0] > dead).any())
+        else:
+            ctx.supply_ok = self.connected and max(level.tolist()) > dead
 
-        z = self._tot[0].copy()
-        p = self._tot[1].copy()
+        before: list[ComplexArray] = []
         steps: list[tuple[int, ComplexArray, int]] = []
         inrushes: list[tuple[int, Inrush, int]] = []
 
@@ -174,6 +208,8 @@ class Household:
             if new is old:
                 return
             self._account(i, at)
+            if not before:
+                before.append(self._tot.copy())
             c = int(np.searchsorted(starts, at, side="left"))
             if not old.is_zero:
                 d = -self._rotated(old)
@@ -208,8 +244,12 @@ class Household:
         for c, inrush, owner in inrushes:
             end = base + c + inrush.cycles()
             self._active.append(_Active(owner, self._rotated(inrush.extra), inrush.tau_cycles, base + c, end))
-        if n > 0 and not self._active and not self.grid.events and all(st[0] == 0 for st in steps):
-            return self._steady(t0, t1, f, starts, mags[0], alive[0], n)
+        if n > 0 and mags is None and not self._active and all(st[0] == 0 for st in steps):
+            return SteadySecond(self, t0, t1, f, starts, level, level > dead, n)
+        if mags is None:
+            mags = self._magnitudes(starts, level)
+        alive = mags > dead
+        z, p = before[0] if before else self._tot
         # runs of identical cycles: break wherever a load changes, an inrush decays or the voltage moves
         marks: set[int] = {0}
         marks.update(c for c, _, _ in steps)
@@ -277,38 +317,62 @@ class Household:
         self._cycle += n
         return block
 
-    def _steady(
-        self, t0: float, t1: float, f: float, starts: FloatArray, mag: FloatArray, alive: BoolArray, n: int
-    ) -> CycleBlock:
-        """The common second: no change after the first cycle, no inrush, no voltage event: one run of
-        cycles at the running totals, (3, H) arithmetic only."""
-        z, p = self._tot
-        source = self.grid.source_row(mag)
-        scale = (np.where(alive, mag, NOMINAL_V) / NOMINAL_V)[:, None]
-        current = z * scale + p / scale
-        zh = self.grid.impedance
-        v1 = source[:, 0] - zh[0] * current[:, 0]
-        w = np.where(alive, v1 / np.where(alive, source[:, 0], 1.0), 1.0)
-        aw = np.abs(w)[:, None]
-        turn = np.exp(np.angle(w)[:, None] * self._jh)
-        factor = aw * scale
-        current = (z * factor + p / factor) * turn
-        if self.jitter:
-            current *= 1.0 + self.jitter * self._rng.standard_normal((3, 1))
-        current *= alive[:, None]
-        voltage = source - zh * current
-        block = CycleBlock(
-            t0, t1, f, starts, voltage[None], current[None], np.array([n]),
-            self._prev_start, self._frequency, self._prev_v, self._prev_i,
-        )  # fmt: skip
-        self._prev_start = float(starts[-1])
-        self._prev_v = voltage
-        self._prev_i = current
-        self._frequency = f
-        self._cycle += n
-        return block
-
     def settle(self, t: float) -> None:
         """Book every load's ground-truth energy up to `t` (call before reading `energy_wh`)."""
         for i in range(len(self.loads)):
             self._account(i, t)
+
+
+def _shared_or_stacked(arrays: list[ComplexArray]) -> ComplexArray:
+    """One array with a leading axis over the homes: a broadcast view when they all share one."""
+    first = arrays[0]
+    if all(a is first for a in arrays):
+        return first[None]
+    return np.stack(arrays)
+
+
+def steady_blocks(seconds: Sequence[SteadySecond]) -> list[CycleBlock]:
+    """The blocks of many households' steady seconds, computed together as (N, 3, H) arrays.
+
+    This is the street's hot path: the arithmetic of a steady second (source voltage, the loads'
+    response to it, the voltage at each meter, jitter) runs once per street-second over all the
+    homes instead of once per home. Each household's own generator still draws its jitter, in the
+    same order as on its own, so a home behaves the same alone or in a street.
+    """
+    if not seconds:
+        return []
+    homes = [s.household for s in seconds]
+    tot = np.stack([hh._tot for hh in homes])
+    z, p = tot[:, 0], tot[:, 1]
+    mag = np.stack([s.magnitude for s in seconds])
+    alive = np.stack([s.alive for s in seconds])
+    unit = _shared_or_stacked([hh.grid.unit for hh in homes])
+    zh = _shared_or_stacked([hh.grid.impedance for hh in homes])
+    source = mag[:, :, None] * unit
+    scale = (np.where(alive, mag, NOMINAL_V) / NOMINAL_V)[:, :, None]
+    current = z * scale + p / scale
+    v1 = source[:, :, 0] - zh[:, :1] * current[:, :, 0]
+    w = np.where(alive, v1 / np.where(alive, source[:, :, 0], 1.0), 1.0)
+    factor = np.abs(w)[:, :, None] * scale
+    turn = np.exp(np.angle(w)[:, :, None] * (1j * HARMONICS))
+    current = (z * factor + p / factor) * turn
+    noise = np.zeros((len(homes), 3, 1))
+    for k, hh in enumerate(homes):
+        if hh.jitter:
+            noise[k] = hh.jitter * hh._rng.standard_normal((3, 1))
+    current *= 1.0 + noise
+    current *= alive[:, :, None]
+    voltage = source - zh[:, None, :] * current
+    blocks: list[CycleBlock] = []
+    for k, (sec, hh) in enumerate(zip(seconds, homes, strict=True)):
+        v = voltage[k]
+        i = current[k]
+        run = np.array([sec.cycles])
+        prev = (hh._prev_start, hh._frequency, hh._prev_v, hh._prev_i)
+        blocks.append(CycleBlock(sec.t0, sec.t1, sec.frequency_hz, sec.starts, v[None], i[None], run, *prev))
+        hh._prev_start = float(sec.starts[-1])
+        hh._prev_v = v
+        hh._prev_i = i
+        hh._frequency = sec.frequency_hz
+        hh._cycle += sec.cycles
+    return blocks

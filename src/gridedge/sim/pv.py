@@ -86,6 +86,41 @@ def solar_position_day(latitude: float, longitude: float, epoch0: float) -> tupl
     return zen, azi
 
 
+@lru_cache(maxsize=256)
+def plane_of_array_day(
+    weather: Weather, latitude: float, longitude: float, epoch0: float, day: int, tilt: float, azimuth: float
+) -> tuple[FloatArray, FloatArray]:
+    """Effective plane-of-array irradiance (W/m², after the incidence-angle loss) and cell
+    temperature (°C) every 60 s of sim day `day`, for a plane at `tilt` / `azimuth`.
+
+    Cached per weather instance, plane and day: the homes of a street share their weather
+    (`weather_from_config`), so arrays of the same orientation cost one pvlib run per day.
+    """
+    import pandas as pd
+    import pvlib
+
+    ts: FloatArray = day * DAY_S + 60.0 * np.arange(1441, dtype=np.float64)
+    ghi, dni, dhi = irradiance_many(weather, ts)
+    temp_air = temperature_many(weather, ts)
+    zen, azi = solar_position_day(latitude, longitude, epoch0)
+    times = pd.DatetimeIndex(pd.to_datetime(epoch0 + 60.0 * np.arange(1441), unit="s", utc=True))
+    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy(np.float64)
+    dni = np.where(zen < 90.0, dni, 0.0)
+    poa = pvlib.irradiance.get_total_irradiance(
+        tilt, azimuth, zen, azi, dni, ghi, dhi, dni_extra=dni_extra, albedo=0.2, model="haydavies"
+    )
+    aoi = pvlib.irradiance.aoi(tilt, azimuth, zen, azi)
+    iam = np.nan_to_num(np.asarray(pvlib.iam.physical(aoi), dtype=np.float64))
+    direct = np.nan_to_num(np.asarray(poa["poa_direct"], dtype=np.float64))
+    diffuse = np.nan_to_num(np.asarray(poa["poa_diffuse"], dtype=np.float64))
+    glob = np.nan_to_num(np.asarray(poa["poa_global"], dtype=np.float64))
+    effective = np.clip(direct * iam + diffuse, 0.0, None)
+    t_cell = np.asarray(pvlib.temperature.faiman(glob, temp_air, wind_speed=1.0), dtype=np.float64)
+    effective.setflags(write=False)
+    t_cell.setflags(write=False)
+    return effective, t_cell
+
+
 class PVSystem(Load):
     """A PV array and its inverter, from `PVConfig` at the site's location."""
 
@@ -142,41 +177,17 @@ class PVSystem(Load):
             return self._day_ac_power(day, weather)
 
     def _day_ac_power(self, day: int, weather: Weather) -> FloatArray:
-        import pandas as pd
+        epoch0 = self._epoch0 + day * DAY_S
+        cfg = self.cfg
+        effective, t_cell = plane_of_array_day(
+            weather, self.latitude, self.longitude, epoch0, day, cfg.tilt_deg, cfg.azimuth_deg
+        )
         import pvlib
 
-        epoch0 = self._epoch0 + day * DAY_S
-        ts: FloatArray = day * DAY_S + 60.0 * np.arange(1441, dtype=np.float64)
-        ghi, dni, dhi = irradiance_many(weather, ts)
-        temp_air = temperature_many(weather, ts)
-        zen, azi = solar_position_day(self.latitude, self.longitude, epoch0)
-        times = pd.DatetimeIndex(pd.to_datetime(epoch0 + 60.0 * np.arange(1441), unit="s", utc=True))
-        dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy(np.float64)
-        up = zen < 90.0
-        dni = np.where(up, dni, 0.0)
-        poa = pvlib.irradiance.get_total_irradiance(
-            self.cfg.tilt_deg,
-            self.cfg.azimuth_deg,
-            zen,
-            azi,
-            dni,
-            ghi,
-            dhi,
-            dni_extra=dni_extra,
-            albedo=0.2,
-            model="haydavies",
-        )
-        aoi = pvlib.irradiance.aoi(self.cfg.tilt_deg, self.cfg.azimuth_deg, zen, azi)
-        iam = np.nan_to_num(np.asarray(pvlib.iam.physical(aoi), dtype=np.float64))
-        direct = np.nan_to_num(np.asarray(poa["poa_direct"], dtype=np.float64))
-        diffuse = np.nan_to_num(np.asarray(poa["poa_diffuse"], dtype=np.float64))
-        glob = np.nan_to_num(np.asarray(poa["poa_global"], dtype=np.float64))
-        effective = np.clip(direct * iam + diffuse, 0.0, None)
-        t_cell = np.asarray(pvlib.temperature.faiman(glob, temp_air, wind_speed=1.0), dtype=np.float64)
         pdc = np.asarray(
             pvlib.pvsystem.pvwatts_dc(effective, t_cell, self.pdc0_w, GAMMA_PDC), dtype=np.float64
         )
-        pdc = np.clip(np.nan_to_num(pdc), 0.0, None) * (1.0 - self.cfg.system_losses)
+        pdc = np.clip(np.nan_to_num(pdc), 0.0, None) * (1.0 - cfg.system_losses)
         pac = pvlib.inverter.pvwatts(pdc, self.pac_max_w / ETA_INVERTER, eta_inv_nom=ETA_INVERTER)
         out: FloatArray = np.clip(np.nan_to_num(np.asarray(pac, dtype=np.float64)), 0.0, self.pac_max_w)
         return out

@@ -30,7 +30,7 @@ from gridedge.sim.control import (
 from gridedge.sim.electrical import Load, SiteContext
 from gridedge.sim.gas import GasUse
 from gridedge.sim.grid import GridSupply, VoltageEvent
-from gridedge.sim.household import CycleBlock, Household
+from gridedge.sim.household import CycleBlock, Household, SteadySecond, steady_blocks
 from gridedge.sim.measurement import SecondMeasurement
 from gridedge.sim.meter import VirtualMeter, telegram
 from gridedge.sim.metrology import measure_phasors, measure_samples
@@ -130,14 +130,29 @@ class VirtualSite:
 
     def step(self) -> SiteSecond:
         """Advance the site by one second."""
+        got = self.begin()
+        block = got if isinstance(got, CycleBlock) else steady_blocks((got,))[0]
+        return self.finish(block)
+
+    def begin(self) -> CycleBlock | SteadySecond:
+        """First half of `step`: scripted events and the household's loads over the next second.
+
+        A steady second comes back as a `SteadySecond` for `steady_blocks`, which a street
+        (`sim.neighbourhood`) computes for all its homes at once; `finish` does the rest.
+        """
+        t0 = self.t
+        for t, ev in self.script.due(t0, t0 + 1.0):
+            self.apply(ev, t)
+        self.household.connected = self.meter.supplies_load
+        return self.household.begin(t0, t0 + 1.0)
+
+    def finish(self, block: CycleBlock, truth: SecondMeasurement | None = None) -> SiteSecond:
+        """Second half of `step`: metrology, meter and port bytes of the second `begin` started
+        (`truth`: the block's phasor measurement when the caller already has it)."""
         t0 = self.t
         t1 = t0 + 1.0
-        for t, ev in self.script.due(t0, t1):
-            self.apply(ev, t)
-        hh = self.household
-        hh.connected = self.meter.supplies_load
-        block = hh.step(t0, t1)
-        truth = measure_phasors(block)
+        if truth is None:
+            truth = measure_phasors(block)
         samples: Samples | None = None
         if self.synth is not None:
             samples = self.synth.samples(block)
@@ -210,4 +225,3 @@ class VirtualSite:
     def run(self, seconds: int) -> list[SiteSecond]:
         """Step `seconds` times and return every second (tests; keeps all samples in memory)."""
         return [self.step() for _ in range(seconds)]
-

@@ -31,6 +31,7 @@ from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from scipy.signal import lfilter
 
 from gridedge.model.scenario import SiteConfig, WeatherConfig, WeatherSource
 from gridedge.sim.electrical import rng_for
@@ -51,6 +52,10 @@ class Weather(Protocol):
 
     def irradiance(self, t: float) -> tuple[float, float, float]:
         """(GHI, DNI, DHI) in W/m²."""
+        ...
+
+    def __hash__(self) -> int:
+        """By identity: day caches (`sim.pv`) are keyed by the weather instance."""
         ...
 
 
@@ -193,13 +198,9 @@ def cloud_field(rng: np.random.Generator, cloudiness: float, n: int = _N) -> tup
     edge = np.ones(4) / 4.0  # ~40 s soft edges
     o = np.clip(np.convolve(covered, edge, mode="same"), 0.0, 1.0)
     k_in = np.convolve(k_cloud, edge, mode="same") / np.maximum(np.convolve(covered, edge, mode="same"), 1e-9)
-    flicker = np.empty(n)
     rho = 0.9
     z = rng.standard_normal(n) * 0.08 * math.sqrt(1 - rho * rho)
-    acc = 0.0
-    for i in range(n):
-        acc = rho * acc + z[i]
-        flicker[i] = acc
+    flicker = np.asarray(lfilter([1.0], [1.0, -rho], z), dtype=np.float64)  # AR(1)
     k_in = np.clip(k_in + flicker, 0.05, 0.9)
     reach = np.exp(-np.abs(np.arange(-12, 13)) * _GRID_S / 60.0)  # enhancement within ~1 min of an edge
     near = np.clip(np.convolve(covered, reach, mode="same"), 0.0, 1.0)
@@ -303,15 +304,28 @@ class ClearSkyWeather:
 
 
 def weather_from_config(cfg: WeatherConfig, site: SiteConfig) -> Weather:
-    """The scenario's weather: DWD 2015 or clear sky with clouds, from the site's start and seed."""
+    """The scenario's weather: DWD 2015 or clear sky with clouds, from the site's start and seed
+    (`cfg.cloud_seed` when set).
+
+    Sites with the same weather, place and start share one instance, so a street computes its
+    sky once per day and the PV systems under it share their plane-of-array work (`sim.pv`).
+    """
+    seed = cfg.cloud_seed if cfg.cloud_seed is not None else site.seed
+    return _shared_weather(cfg, site.latitude, site.longitude, site.start_aware, seed)
+
+
+@lru_cache(maxsize=256)
+def _shared_weather(
+    cfg: WeatherConfig, latitude: float, longitude: float, start: datetime, seed: int
+) -> Weather:
     if cfg.source is WeatherSource.DWD_2015:
-        return DwdWeather(site.start_aware)
+        return DwdWeather(start)
     return ClearSkyWeather(
-        site.latitude,
-        site.longitude,
-        site.start_aware,
+        latitude,
+        longitude,
+        start,
         cloudiness=cfg.cloudiness,
         mean_temperature_c=cfg.mean_temperature_c,
         daily_swing_k=cfg.daily_swing_k,
-        seed=site.seed,
+        seed=seed,
     )

@@ -6,7 +6,7 @@ harmonic phasors of the household, about a hundred times cheaper, for households
 the two agree within 0.1 % (tests/sim/metrology).
 """
 
-from gridedge.sim.metrology.phasor import measure_phasors
+from gridedge.sim.metrology.phasor import measure_phasors, measure_phasors_many
 from gridedge.sim.metrology.waveform import measure_samples
 
-__all__ = ["measure_phasors", "measure_samples"]
+__all__ = ["measure_phasors", "measure_phasors_many", "measure_samples"]
