@@ -77,7 +77,10 @@ class TcpReader:
         idle_timeout: float | None = 60.0,
         max_failures: int | None = None,
         read_size: int = 4096,
+        label: str = "P1 bridge",
     ) -> None:
+        self.label = label
+        """What the bridge carries, for log and error messages ("S1 bridge" for the S1 port)."""
         self.host = host
         self.port = port
         self.clock: Clock = clock or RealClock()
@@ -111,20 +114,22 @@ class TcpReader:
                 reason = _reason(exc, f"no answer within {self.connect_timeout:g} s")
                 if self.max_failures is not None and failures_in_row >= self.max_failures:
                     raise ReaderError(
-                        f"P1 bridge {self.name}: {failures_in_row} connection attempts failed, last: {reason}"
+                        f"{self.label} {self.name}: {failures_in_row} connection attempts failed, last: {reason}"
                     ) from exc
                 delay = next(delays)
                 level = logging.WARNING if reason != last_reason else logging.DEBUG
-                log.log(level, "P1 bridge %s: cannot connect: %s; retrying in %g s", self.name, reason, delay)
+                log.log(
+                    level, "%s %s: cannot connect: %s; retrying in %g s", self.label, self.name, reason, delay
+                )
                 last_reason = reason
                 await self.clock.sleep(delay)
                 continue
             self.stats.connects += 1
             if self.stats.connects > 1:
                 self.stats.reconnects += 1
-                log.warning("P1 bridge %s: reconnected", self.name)
+                log.warning("%s %s: reconnected", self.label, self.name)
             else:
-                log.info("P1 bridge %s: connected", self.name)
+                log.info("%s %s: connected", self.label, self.name)
             failures_in_row = 0
             last_reason = None
             fresh = False
@@ -154,7 +159,9 @@ class TcpReader:
                     await writer.wait_closed()
             self.stats.disconnects += 1
             delay = next(delays)
-            log.warning("P1 bridge %s: connection lost: %s; reconnecting in %g s", self.name, reason, delay)
+            log.warning(
+                "%s %s: connection lost: %s; reconnecting in %g s", self.label, self.name, reason, delay
+            )
             last_reason = reason
             yield b""
             await self.clock.sleep(delay)
