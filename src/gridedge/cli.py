@@ -5,6 +5,8 @@
                      [--no-crc] [--pace fast|original] [--baud N] [--dsmr22]
                      [--key HEX [--auth-key HEX|none]]
     gridedge p1 check [--json] [--key HEX [--auth-key HEX|none]] FILE...
+    gridedge s1 read (--serial DEV [--baud N] | --tcp HOST:PORT | --file PATH)
+                     [--per cycle|second] [--json] [--limit N]
     gridedge sim meter [--profile be|nl|lu] [--p1-tcp HOST:PORT] [--s1-tcp HOST:PORT] [--pty]
                        [--speed N] [--seed N] [--scenario FILE.toml] [--duration SECONDS]
 
@@ -22,6 +24,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
+
+from gridedge.cli_s1 import add_s1_parser
 
 if TYPE_CHECKING:
     from gridedge.model.reading import MeterReading
@@ -90,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="one JSON object per file (JSON lines)")
     _add_key_arguments(check)
     check.set_defaults(func=_cmd_p1_check, parser=check)
+    add_s1_parser(commands)
+
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)
     sim_commands = sim.add_subparsers(title="sim commands", metavar="COMMAND")

@@ -1,0 +1,1 @@
+"""The home side: waveform analytics, appliance recognition and (later) the energy manager."""
