@@ -45,7 +45,8 @@ def run(data: bytes, read: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=fmt)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
     clean = stream(args.seconds)

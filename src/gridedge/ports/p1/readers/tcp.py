@@ -113,9 +113,8 @@ class TcpReader:
                 failures_in_row += 1
                 reason = _reason(exc, f"no answer within {self.connect_timeout:g} s")
                 if self.max_failures is not None and failures_in_row >= self.max_failures:
-                    raise ReaderError(
-                        f"{self.label} {self.name}: {failures_in_row} connection attempts failed, last: {reason}"
-                    ) from exc
+                    attempts = f"{failures_in_row} connection attempts failed"
+                    raise ReaderError(f"{self.label} {self.name}: {attempts}, last: {reason}") from exc
                 delay = next(delays)
                 level = logging.WARNING if reason != last_reason else logging.DEBUG
                 log.log(
