@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from gridedge.home.analytics import SecondTable
+    from gridedge.home.analytics import AnalyticsUpdate, SecondTable
     from gridedge.home.analytics.table import CycleTable
     from gridedge.ports.p1.readers import ChunkSource
     from gridedge.ports.s1.deframe import S1Deframer
@@ -100,26 +100,25 @@ async def _read(source: ChunkSource, deframer: S1Deframer, printer: _Printer) ->
     # cycles measured in batches of 0.1 s of stream: the same figures, a fraction of the cost for
     # the small reads a serial line gives (bench/analytics.py)
     analytics: Analytics | None = None
-    reported = 0
     async for data in source.chunks():
         for chunk in deframer.feed(data):
             if analytics is None:
-                site = (
-                    deframer.info.meter_id if deframer.info is not None and deframer.info.meter_id else "s1"
+                info = deframer.info
+                analytics = Analytics(
+                    info.meter_id if info is not None and info.meter_id else "s1", batch_s=0.1
                 )
-                analytics = Analytics(site, batch_s=0.1)
-            result = analytics.feed(chunk)
-            rows = result.cycles if printer.per == "cycle" else result.seconds
-            if rows is not None and printer.rows(rows):
+            if printer.show(analytics.feed(chunk)):
+                _report(deframer)
                 return
-        errors = list(deframer.errors)
-        if len(errors) > reported or (errors and reported == len(errors) == deframer.max_errors):
-            for err in errors[reported:]:
-                print(f"gridedge: {err.message}", file=sys.stderr)
-            reported = len(errors)
-        if reported >= deframer.max_errors:
-            deframer.errors.clear()
-            reported = 0
+        _report(deframer)
+    if analytics is not None:  # end of a file: the cycles and the second still held
+        printer.show(analytics.flush())
+
+
+def _report(deframer: S1Deframer) -> None:
+    """Stream problems to stderr as they happen (the deframer keeps them until drained)."""
+    while deframer.errors:
+        print(f"gridedge: {deframer.errors.popleft().message}", file=sys.stderr)
 
 
 class _Printer:
@@ -129,6 +128,10 @@ class _Printer:
         self.per = per
         self.limit = limit
         self.lines = 0
+
+    def show(self, update: AnalyticsUpdate) -> bool:
+        """Print what `update` holds at the chosen granularity; True once the limit is reached."""
+        return self.rows(update.cycles if self.per == "cycle" else update.seconds)
 
     def rows(self, table: CycleTable | SecondTable) -> bool:
         """Print the rows of a cycle (or second) table; True once the limit is reached."""
