@@ -77,6 +77,9 @@ class DeviceInfo:
     guaranteed_min_w: float | None = None
     vendor: str = ""
     model: str = ""
+    min_running_w: float = 0.0
+    """Lowest power while running (a car at 6 A on its phases, IEC 61851; a heat pump's lowest
+    modulation): between 0 and this the device can only be off."""
 
     def __post_init__(self) -> None:
         if not self.device_id:
@@ -84,6 +87,10 @@ class DeviceInfo:
         if self.min_power_w > self.max_power_w:
             raise ValueError(
                 f"{self.device_id}: min_power_w {self.min_power_w} > max_power_w {self.max_power_w}"
+            )
+        if not 0 <= self.min_running_w <= max(self.max_power_w, 0):
+            raise ValueError(
+                f"{self.device_id}: min_running_w {self.min_running_w} outside 0..{self.max_power_w}"
             )
         if self.guaranteed_min_w is not None and self.guaranteed_min_w < 0:
             raise ValueError(f"{self.device_id}: guaranteed_min_w {self.guaranteed_min_w} < 0")

@@ -33,6 +33,14 @@ class PowerSettable(Protocol):
 
 
 @runtime_checkable
+class PowerLimitable(Protocol):
+    """A ceiling on consumption in W, None lifts it: a heat pump dimmed under §14a EnWG (its
+    controller keeps running, the compressor modulates no higher than the ceiling allows)."""
+
+    def limit_power(self, max_w: float | None, t: float) -> None: ...
+
+
+@runtime_checkable
 class CurrentSettable(Protocol):
     """Charging-current limit in A per phase (IEC 61851 pilot duty cycle); 0 pauses charging."""
 

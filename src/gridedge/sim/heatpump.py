@@ -187,6 +187,8 @@ class HeatPump(Load):
         self.ua_w_per_k = cfg.heat_loss_w_per_k
         self.capacity_j_per_k = cfg.thermal_capacity_kwh_per_k * 3.6e6
         self.enabled = True
+        self.limit_w: float | None = None
+        """Ceiling on electrical power (§14a dimming); None: none."""
         self.running = False
         self.modulation = 0.0
         """Share of the thermal capacity the compressor is asked for (0 when off)."""
@@ -230,6 +232,13 @@ class HeatPump(Load):
         if not (math.isfinite(setpoint_c) and 5.0 <= setpoint_c <= 30.0):
             raise ValueError(f"{self.name}: indoor setpoint {setpoint_c} °C outside 5..30 °C")
         self.setpoint_c = setpoint_c
+
+    def limit_power(self, max_w: float | None, t: float) -> None:
+        """Dim the compressor: electrical power at most `max_w` W (None lifts the ceiling). Below
+        the lowest modulation's power the compressor stops (standby stays)."""
+        if max_w is not None and (not math.isfinite(max_w) or max_w < 0):
+            raise ValueError(f"{self.name}: power ceiling {max_w} W must be a finite value >= 0")
+        self.limit_w = max_w
 
     def switch(self, on: bool, t: float) -> None:
         """Heating on or off (off stops the compressor at once; the controller stays on standby)."""
@@ -306,6 +315,15 @@ class HeatPump(Load):
         else:
             self.modulation = self._control(t0)
             p = self.modulation * self._capacity / self.cop
+            if self.limit_w is not None and p > self.limit_w - self._standby:
+                ceiling = max(self.limit_w - self._standby, 0.0)
+                floor_m = self.cfg.min_modulation if self.hp.regulated else 1.0
+                full = self._capacity / self.cop
+                if full > 0 and ceiling / full >= floor_m:
+                    self.modulation = ceiling / full
+                    p = ceiling
+                else:
+                    self.modulation, p = 0.0, 0.0
             changes = self._set(t0, p, powered=True)
         self._integrate(dt)
         return changes

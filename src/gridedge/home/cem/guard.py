@@ -1,0 +1,179 @@
+"""The limit guard: site power at the grid connection point stays under the active limits.
+
+It has the first and the last word in every cycle. First, from the snapshot, it fixes the
+*budget*: the consumption limit (LPC) minus the household's own load is what all controllable
+devices together may draw. Then the controllers propose. Last, it shares the budget among the
+consumers' proposals by water-filling:
+
+1. every consumer that wants power first gets its guaranteed minimum (§14a EnWG, BK6-22-300:
+   a dimmed device keeps 4.2 kW, a heat pump above 11 kW keeps 0.4 x its rated power), or what it
+   asks if that is less;
+2. the rest is poured evenly over the consumers that ask for more, each topped at what it asks;
+3. anything left is spread evenly as headroom, so the ceilings add up to exactly the budget.
+
+When the minimums alone exceed the budget, consumers hold their minimums, batteries discharge
+to cover what they can, and the *shortfall* is reported: the limit cannot be met, by how much.
+
+Devices that decide for themselves (no proposal: a heat pump on its own thermostat) are counted
+at their full power while they want power, so a compressor that starts between two cycles cannot
+break the limit. Production devices and discharging batteries add to the budget.
+
+For the production limit (LPP) the guard curtails controllable PV pro rata when the site would
+export more than the limit; what PV outside gridedge's control exports is reported as shortfall.
+
+The loop is closed over the meter: a device that draws more than it reported shows up in the
+next reading as household load and shrinks the next cycle's budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gridedge.home.cem.orders import Orders
+from gridedge.home.cem.snapshot import DeviceView, Snapshot
+from gridedge.model.devices import DeviceKind
+
+__all__ = ["GuardResult", "LimitGuard", "water_fill"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardResult:
+    allowance_w: float | None
+    import_shortfall_w: float
+    export_shortfall_w: float
+
+
+def water_fill(budget: float, demands: list[float], minimums: list[float]) -> tuple[list[float], float]:
+    """Share `budget` among consumers asking `demands` with floors `minimums` (each <= its demand).
+
+    Returns the ceilings (they sum to `budget` unless the minimums exceed it) and the shortfall
+    (sum of minimums minus budget, when positive; then the ceilings are the minimums).
+    """
+    n = len(demands)
+    if n == 0:
+        return [], max(0.0, -budget)
+    floor_sum = sum(minimums)
+    if floor_sum >= budget:
+        return list(minimums), max(0.0, floor_sum - budget)
+    caps = list(minimums)
+    left = budget - floor_sum
+    hungry = [i for i in range(n) if demands[i] > caps[i]]
+    while left > 1e-9 and hungry:
+        share = left / len(hungry)
+        still: list[int] = []
+        for i in hungry:
+            give = min(share, demands[i] - caps[i])
+            caps[i] += give
+            left -= give
+            if demands[i] - caps[i] > 1e-9:
+                still.append(i)
+        hungry = still
+    if left > 1e-9:
+        extra = left / n
+        caps = [c + extra for c in caps]
+    return caps, 0.0
+
+
+class LimitGuard:
+    """`settle` runs after the controllers; `budget` can be asked before them.
+
+    `reserve_share` keeps that share of the consumption limit unallocated: the household's own
+    appliances switch on between two cycles, and the guard only sees them in the next reading.
+    """
+
+    name = "limits"
+
+    def __init__(self, reserve_share: float = 0.02) -> None:
+        if not 0 <= reserve_share < 0.5:
+            raise ValueError(f"reserve_share must be in [0, 0.5), got {reserve_share}")
+        self.reserve_share = reserve_share
+
+    def budget(self, snap: Snapshot) -> float | None:
+        """What controllable devices may draw together under the consumption limit (None: no limit).
+
+        Without a fresh meter reading the household's load is unknown: the budget is then 0 and
+        every consumer is held at its guaranteed minimum.
+        """
+        limit = snap.limits.import_w
+        if limit is None:
+            return None
+        base = snap.base_load_w
+        return 0.0 if base is None else limit * (1.0 - self.reserve_share) - base
+
+    def settle(self, snap: Snapshot, orders: Orders) -> GuardResult:
+        budget = self.budget(snap)
+        import_short = 0.0
+        if budget is not None:
+            import_short = self._share_import(snap, orders, budget)
+        export_short = 0.0
+        if snap.limits.export_w is not None:
+            export_short = self._curtail_export(snap, orders, snap.limits.export_w)
+        orders.allowance_w = budget
+        orders.shortfall_w = import_short
+        return GuardResult(budget, import_short, export_short)
+
+    @staticmethod
+    def _expected(d: DeviceView, orders: Orders) -> float:
+        """The power a device will run at this cycle as far as the guard can tell."""
+        target = orders.target(d.device_id)
+        if target is not None:
+            return target
+        if d.info.kind in (DeviceKind.PV_INVERTER, DeviceKind.BATTERY):
+            return d.power_w
+        return d.info.max_power_w if d.wants_power else max(d.power_w, 0.0)
+
+    def _share_import(self, snap: Snapshot, orders: Orders, budget: float) -> float:
+        expected = {d.device_id: self._expected(d, orders) for d in snap.devices}
+        consumers = [d for d in snap.devices if expected[d.device_id] > 0 or self._consumer(d)]
+        others = sum(expected[d.device_id] for d in snap.devices if d not in consumers)
+        room = budget - others
+        demands = [max(expected[d.device_id], 0.0) for d in consumers]
+        minimums = [
+            min(d.info.guaranteed_min_w or 0.0, dem) if d.wants_power else 0.0
+            for d, dem in zip(consumers, demands, strict=True)
+        ]
+        caps, short = water_fill(room, demands, minimums)
+        if short > 0:
+            short = self._discharge(snap, orders, consumers, short)
+        for d, c in zip(consumers, caps, strict=True):
+            orders.cap(d.device_id, max(c, 0.0), f"limit {snap.limits.import_w:.0f} W")
+        if short > 0:
+            orders.notes.append(f"consumption limit short by {short:.0f} W with every device at its minimum")
+        return short
+
+    @staticmethod
+    def _consumer(d: DeviceView) -> bool:
+        return d.info.kind not in (DeviceKind.PV_INVERTER, DeviceKind.BATTERY) and d.info.max_power_w > 0
+
+    @staticmethod
+    def _discharge(snap: Snapshot, orders: Orders, consumers: list[DeviceView], short: float) -> float:
+        """Let batteries not counted as consumers discharge further to cover the shortfall."""
+        for bat in snap.of_kind(DeviceKind.BATTERY):
+            if bat in consumers or bat.state is None or not bat.state.online:
+                continue
+            now = orders.target(bat.device_id)
+            now = bat.power_w if now is None else now
+            lo, _ = orders.bounds(bat.device_id)
+            deepest = max(bat.info.min_power_w, lo)
+            extra = min(short, now - deepest)
+            if extra > 0:
+                orders.propose(bat.device_id, now - extra, "limit: discharge to cover the shortfall")
+                short -= extra
+        return short
+
+    def _curtail_export(self, snap: Snapshot, orders: Orders, export_limit: float) -> float:
+        if snap.grid is None:
+            return 0.0
+        base = snap.base_load_w or 0.0
+        expected = {d.device_id: self._expected(d, orders) for d in snap.devices}
+        site = base + sum(expected.values())
+        excess = -site - export_limit  # W exported above the limit
+        pvs = [d for d in snap.of_kind(DeviceKind.PV_INVERTER) if expected[d.device_id] < 0]
+        production = -sum(expected[d.device_id] for d in pvs)
+        if production <= 0:
+            return max(0.0, excess)
+        allowed = max(0.0, production - excess)
+        for d in pvs:
+            part = expected[d.device_id] / -production  # this inverter's share of PV output
+            orders.floor(d.device_id, -allowed * part, f"production limit {export_limit:.0f} W")
+        return max(0.0, excess - production)
