@@ -103,8 +103,10 @@ def test_a_limit_is_obeyed_within_two_seconds_and_held_for_half_an_hour() -> Non
         assert all(caps[d] is not None for d in ("ev", "heat-pump"))
     after = run.net_w[122:]
     assert max(after) <= 7_600
-    # the budget is used, not wasted: the site sits close under the limit while the car charges
-    assert sum(after) / len(after) > 6_300
+    # the budget is used: the car gets what is left once the heat pump's full power is reserved
+    # (it runs on its own thermostat and is not a §14a device at 2.1 kW, so it is never dimmed)
+    assert sum(after) / len(after) > 5_500
+    assert max(after) <= 7_000
 
 
 def test_limit_below_the_minimums_keeps_the_car_at_4_2_kw_and_reports_the_shortfall() -> None:

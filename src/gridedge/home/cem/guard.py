@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridedge.home.cem.minimums import guaranteed_minimum_w
 from gridedge.home.cem.orders import Orders
 from gridedge.home.cem.snapshot import DeviceView, Snapshot
 from gridedge.model.devices import DeviceKind
@@ -129,7 +130,7 @@ class LimitGuard:
         room = budget - others
         demands = [max(expected[d.device_id], 0.0) for d in consumers]
         minimums = [
-            min(d.info.guaranteed_min_w or 0.0, dem) if d.wants_power else 0.0
+            min(self._guaranteed(d), dem) if d.wants_power else 0.0
             for d, dem in zip(consumers, demands, strict=True)
         ]
         caps, short = water_fill(room, demands, minimums)
@@ -140,6 +141,16 @@ class LimitGuard:
         if short > 0:
             orders.notes.append(f"consumption limit short by {short:.0f} W with every device at its minimum")
         return short
+
+    @staticmethod
+    def _guaranteed(d: DeviceView) -> float:
+        """What the device announced, else the §14a rule for its kind and rating (appliances and
+        other household load: their full power, as §14a leaves household load alone)."""
+        if d.info.guaranteed_min_w is not None:
+            return d.info.guaranteed_min_w
+        if d.info.kind in (DeviceKind.EV_CHARGER, DeviceKind.HEAT_PUMP, DeviceKind.BATTERY):
+            return guaranteed_minimum_w(d.info.kind, max(d.info.max_power_w, 0.0))
+        return max(d.info.max_power_w, 0.0)
 
     @staticmethod
     def _consumer(d: DeviceView) -> bool:

@@ -5,7 +5,8 @@ import home), so the control cycle can be tested in simulated time on the virtua
 without protocol round trips; the S2, OCPP and SunSpec virtual devices in this package test the
 same control through the real protocols. A setpoint is translated the way those protocols would:
 a car gets a pilot current (IEC 61851: 6 A or more, else paused), a battery an AC setpoint, a heat
-pump a power ceiling (§14a dimming), a PV inverter a generation limit.
+pump a power ceiling (§14a dimming), a PV inverter a generation limit. The §14a minimums are the
+energy manager's business (`home.cem.minimums`), so the adapters announce none.
 """
 
 from __future__ import annotations
@@ -24,17 +25,6 @@ from gridedge.sim.site import VirtualSite
 __all__ = ["DirectAdapter", "direct_adapters"]
 
 NOMINAL_V = 230.0
-GUARANTEED_MIN_W = 4_200.0
-"""§14a EnWG (BK6-22-300): a dimmed controllable consumer keeps at least 4.2 kW."""
-
-
-def _guaranteed(rated_w: float, kind: DeviceKind) -> float | None:
-    """§14a applies above 4.2 kW; heat pumps above 11 kW keep 0.4 x rated (BK6-22-300)."""
-    if rated_w <= GUARANTEED_MIN_W:
-        return None
-    if kind is DeviceKind.HEAT_PUMP and rated_w > 11_000:
-        return 0.4 * rated_w
-    return GUARANTEED_MIN_W
 
 
 class DirectAdapter:
@@ -61,7 +51,6 @@ class DirectAdapter:
             return DeviceInfo(
                 name, DeviceKind.EV_CHARGER, Protocol.SIM, ControlMode.POWER, 0.0, top,
                 phases=(1, 2, 3) if c.phases == 3 else (1,),
-                guaranteed_min_w=_guaranteed(top, DeviceKind.EV_CHARGER),
                 min_running_w=c.min_current_a * per_amp,
             )  # fmt: skip
         if isinstance(load, Battery):
@@ -69,13 +58,13 @@ class DirectAdapter:
             charge = b.charge_kw * 1000.0
             return DeviceInfo(
                 name, DeviceKind.BATTERY, Protocol.SIM, ControlMode.POWER, -b.discharge_kw * 1000.0, charge,
-                phases=tuple(b.phases), guaranteed_min_w=_guaranteed(charge, DeviceKind.BATTERY),
+                phases=tuple(b.phases),
             )  # fmt: skip
         if isinstance(load, HeatPump):
             rated = load.hp.electric_w(-7.0, load.flow_c) + load.hp.standby_w
             return DeviceInfo(
                 name, DeviceKind.HEAT_PUMP, Protocol.SIM, ControlMode.POWER, 0.0, rated,
-                phases=tuple(load.cfg.phases), guaranteed_min_w=_guaranteed(rated, DeviceKind.HEAT_PUMP),
+                phases=tuple(load.cfg.phases),
             )  # fmt: skip
         if isinstance(load, PVSystem):
             return DeviceInfo(
