@@ -1,1 +1,2 @@
-"""Device-side ends of the virtual household: direct adapters and virtual devices speaking real protocols."""
+"""Simulated devices behind real device protocols (S2 resource managers, and the other protocol
+simulators in this package)."""
