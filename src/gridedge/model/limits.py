@@ -8,7 +8,7 @@ frozen dataclasses of numbers, strings and enums: `orjson.dumps` takes them as t
 `from_dict` turns the decoded JSON back into a checked object.
 
 Requirement IDs are quoted from the LPC use-case spec and HighLevel TestSpec V1.0.1 as cited in
-/work/shared/notes/grid-protocols.md §1.1 (the documents themselves are not public).
+../shared/notes/grid-protocols.md §1.1 (the documents themselves are not public).
 
 Values are magnitudes: a production limit of 3000 W means "feed in at most 3000 W"; the direction
 says which way. Times are seconds.

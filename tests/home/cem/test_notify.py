@@ -2,7 +2,6 @@
 fuse supervision 1-0:31.4.0 in A), with its power and currents changed step by step."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,9 @@ from gridedge.home.cem.notify import (
 )
 from gridedge.model.reading import Measure, MeterReading, PhaseReading
 from gridedge.ports.p1.decoder import decode
+from gridedge.sim.profiles import corpus_file
 
-FLUVIUS = Path("/work/shared/corpus/p1/ndokter_dsmr_parser/telegram_fluvius_v171.txt")
+FLUVIUS = corpus_file("p1/ndokter_dsmr_parser/telegram_fluvius_v171.txt")
 
 
 def _base() -> MeterReading:

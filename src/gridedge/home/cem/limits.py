@@ -1,7 +1,7 @@
 """The Controllable System side of EEBus LPC (consumption) and its production twin LPP.
 
 The CS runs five states (init, unlimited/controlled, limited, failsafe, unlimited/autonomous) and
-twelve transitions, rebuilt from OpenMUC, EVerest and evcc in /work/shared/notes/grid-protocols.md
+twelve transitions, rebuilt from OpenMUC, EVerest and evcc in ../shared/notes/grid-protocols.md
 §1.1; each `Transition` names its number and the requirement IDs behind it. eebus-go does not run
 this machine (it only raises events), so every CS carries its own; this is ours.
 
