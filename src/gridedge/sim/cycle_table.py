@@ -14,6 +14,10 @@ Everything is computed per run of cycles and then repeated (`np.repeat`), so a s
 costs one row of arithmetic. Harmonic arrays hold orders 1..39 with zeros at the even orders,
 which the simulator does not model. `start_index` / `samples` count samples at a nominal rate
 (`rate_hz`), as if the stream had been sampled there.
+
+`waveform_chunk(samples, sample_index)` is the other way in: the `WaveformChunk` an S1 reader
+would deliver for synthesised samples (`sim.waveform.WaveformSynth`), for tests and benchmarks
+that run the whole sample path (`home.analytics.cycles.CycleAnalyser`, the NILM V-I cut).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from gridedge.home.analytics.table import CycleTable
+from gridedge.model.waveform import WaveformChunk
 from gridedge.sim.electrical import HARMONICS
 from gridedge.sim.household import CycleBlock
+from gridedge.sim.waveform import Samples
 
 K_ORDERS = int(HARMONICS[-1])
 """Harmonic axis length of the tables made here: orders 1..39."""
@@ -117,3 +123,18 @@ def cycle_table(block: CycleBlock, *, rate_hz: float = 4000.0) -> CycleTable:
 def _wrap(angle: np.ndarray) -> np.ndarray:
     """Angles to (-pi, pi]."""
     return np.asarray(np.pi - np.mod(np.pi - angle, 2 * np.pi))
+
+
+def waveform_chunk(samples: Samples, sample_index: int) -> WaveformChunk:
+    """The chunk of synthesised `samples` whose first sample is number `sample_index` of the stream."""
+    if sample_index < 0:
+        raise ValueError(f"sample_index must be >= 0, got {sample_index}")
+    return WaveformChunk(
+        sample_index,
+        samples.t0,
+        1.0 / samples.dt_s,
+        samples.voltage_v,
+        samples.current_a,
+        samples.neutral_a,
+        np.full(samples.count, samples.frequency_hz),
+    )

@@ -77,7 +77,8 @@ def test_engine_identifies_tracks_and_publishes() -> None:
     assert snaps and snaps[-1].payload.t == pytest.approx(180.0, abs=0.05)
     states = {s.label: s for s in snaps[-1].payload.appliances}
     for name, phase in (("kettle", 0), ("lamp", 1), ("fridge", 2)):
-        assert states[name].energy_wh == pytest.approx(phase_wh[phase], rel=0.03), name
+        # 5 %: a motor start is counted at its provisional (extrapolated) power until it settles
+        assert states[name].energy_wh == pytest.approx(phase_wh[phase], rel=0.05), name
     assert not states["kettle"].on and states["kettle"].power_w == 0.0
 
 

@@ -12,8 +12,7 @@ from gridedge.home.analytics.cycles import CycleAnalyser
 from gridedge.home.nilm.events import CycleEventDetector, DetectedEvent, StepConfig
 from gridedge.home.nilm.signature import WAVEFORM_POINTS
 from gridedge.model.scenario import S1Config, load_scenario
-from gridedge.model.waveform import WaveformChunk
-from gridedge.sim.cycle_table import cycle_table
+from gridedge.sim.cycle_table import cycle_table, waveform_chunk
 from gridedge.sim.electrical import Inrush, Load, Signature
 from gridedge.sim.site import Metrology, VirtualSite
 from gridedge.sim.testing import FRIDGE, KETTLE, LED, TimedLoad, household
@@ -180,17 +179,8 @@ def test_vi_cycle_is_cut_from_raw_samples() -> None:
     got: list[DetectedEvent] = []
     for s in range(7):
         smp = synth.samples(hh.step(float(s), s + 1.0))
-        n = smp.count
-        chunk = WaveformChunk(
-            index,
-            smp.t0,
-            1.0 / smp.dt_s,
-            smp.voltage_v,
-            smp.current_a,
-            smp.neutral_a,
-            np.full(n, smp.frequency_hz),
-        )
-        index += n
+        chunk = waveform_chunk(smp, index)
+        index += smp.count
         det.feed_chunk(chunk)
         got.extend(det.feed(analyser.feed(chunk)))
     assert [(round(e.signature.t, 1), e.phases) for e in got] == [(2.3, (0,)), (3.5, (1,)), (5.6, (0,))]

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from gridedge.home.nilm.cycle import CycleError, signature_from_cycle
-from gridedge.home.nilm.features import FEATURE_NAMES, HARMONIC_NAMES, POWER_NAMES, extract_features
+from gridedge.home.nilm.features import (
+    EVENT_NAMES,
+    FEATURE_NAMES,
+    HARMONIC_NAMES,
+    POWER_NAMES,
+    extract_features,
+)
 from gridedge.home.nilm.signature import WAVEFORM_POINTS, EventSignature
 from gridedge.home.nilm.synthetic import LoadKind, synthetic_cycle
 
@@ -19,9 +25,12 @@ def feat(kind: LoadKind, points: int, **kw: float) -> np.ndarray:
 @pytest.mark.parametrize("kind", list(LoadKind))
 @pytest.mark.parametrize("start_deg", [0.0, 37.0, 200.0])
 def test_same_vector_at_500_and_52_points_per_cycle(kind: LoadKind, start_deg: float) -> None:
+    # a single cycle carries no phase count or transient: only the event columns stay empty
+    waveform = np.array([name not in EVENT_NAMES for name in FEATURE_NAMES])
     a = feat(kind, 500, start_deg=start_deg)
     b = feat(kind, 52, start_deg=start_deg)
-    assert np.all(np.isfinite(a)) and np.all(np.isfinite(b))
+    assert np.all(np.isfinite(a[waveform])) and np.all(np.isfinite(b[waveform]))
+    assert np.all(np.isnan(a[~waveform])) and np.all(np.isnan(b[~waveform]))
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
@@ -85,7 +94,7 @@ def test_power_only_signature_gives_a_masked_vector() -> None:
 def test_short_harmonics_leave_the_missing_orders_masked() -> None:
     h = np.array([1.0, 0.1, 0.5, 0.05, 0.3])  # orders 1..5 only
     fv = extract_features(EventSignature(t=0.0, phase=0, delta_p_w=50.0, harmonics=h))
-    start = len(POWER_NAMES)
+    start = len(POWER_NAMES) + len(EVENT_NAMES)
     assert fv.mask[start : start + 4].all() and not fv.mask[start + 4 : start + len(HARMONIC_NAMES) - 2].any()
 
 
@@ -105,3 +114,31 @@ def test_bad_cycles_are_refused_with_a_clear_error(
 ) -> None:
     with pytest.raises(CycleError, match=message):
         signature_from_cycle(v, i, **kw)
+
+
+def test_event_features_tell_a_three_phase_charger_from_a_kettle() -> None:
+    names = list(FEATURE_NAMES)
+    ev = extract_features(
+        EventSignature(t=0.0, phase=1, delta_p_w=7400.0, delta_p_phase_w=(2470.0, 2460.0, 2470.0))
+    ).values
+    kettle = extract_features(
+        EventSignature(
+            t=0.0, phase=0, delta_p_w=2200.0, delta_p_phase_w=(2200.0, 0.0, 0.0), transient_ratio=1.15,
+            settle_cycles=27,
+        )
+    ).values  # fmt: skip
+    assert ev[names.index("phase_count")] == 3 and kettle[names.index("phase_count")] == 1
+    assert ev[names.index("phase_balance")] == pytest.approx(2460.0 / 2470.0)
+    assert ev[names.index("log10_max_phase_dp")] == pytest.approx(np.log10(2471.0))
+    assert np.isnan(ev[names.index("log_transient_ratio")])  # not measured: masked, not zero
+    assert kettle[names.index("log_transient_ratio")] == pytest.approx(np.log(1.15))
+    assert kettle[names.index("log_settle_cycles")] == pytest.approx(np.log1p(27))
+
+
+def test_harmonics_below_one_percent_count_as_absent() -> None:
+    """A heating element draws the supply's small distortion; it must not tell two of them apart."""
+    names = list(FEATURE_NAMES)
+    a = extract_features(EventSignature(t=0.0, phase=0, delta_p_w=2000.0, harmonics=np.array([1, 0, 0.004])))
+    b = extract_features(EventSignature(t=0.0, phase=1, delta_p_w=2000.0, harmonics=np.array([1, 0, 0.009])))
+    h3 = names.index("h3")
+    assert a.values[h3] == b.values[h3] == pytest.approx(-2.0)

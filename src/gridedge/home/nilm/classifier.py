@@ -10,8 +10,11 @@ query (`bench/nilm_plaid.py` prints the fit and predict times):
 * a nearest-neighbour distance in the standardised feature space, each feature weighted by its
   importance in the ensemble, decides whether the event is like anything known at all. The
   distance to the nearest example of a class is compared with that class's own spread (the
-  median leave-one-out nearest-neighbour distance of its examples); far beyond it means
-  "unknown" (open-set recognition; the ensemble alone would force every event into a class).
+  median leave-one-out nearest-neighbour distance of its examples). The cut on that ratio is
+  calibrated on the training set itself: the `novelty_quantile` (90 %) quantile of every
+  example's own leave-one-out ratio, never below `novelty_ratio`; beyond it means "unknown"
+  (open-set recognition; the ensemble alone would force every event into a class). A fixed cut
+  suits one data set only: a household's appliances repeat far more tightly than PLAID's.
 
 Features the query lacks (P1-only events: no waveform, no harmonics) are left out: the model is
 built on the columns present in the query and in every example, and cached per column set.
@@ -30,6 +33,8 @@ from gridedge.home.nilm.signature import FloatArray
 
 ON_COLUMN = 0
 """Index of the on/off feature (`features.POWER_NAMES[0]`)."""
+_FEW_DIMENSIONS = 6
+"""Models on at most this many weighted features are power-only (P1) models."""
 UNKNOWN = "unknown"
 """Label of an event unlike every known appliance (reserved: no appliance may be called this)."""
 
@@ -47,12 +52,17 @@ class _SubsetModel:
     cols: np.ndarray
     mean: FloatArray
     scale: FloatArray
-    weights: FloatArray
-    z: FloatArray
+    """Overall spread of each feature: the trees' units."""
+    u: FloatArray
+    """The examples in novelty units: standardised, times the square root of the weights."""
     y: np.ndarray
     classes: tuple[str, ...]
     spread: FloatArray
+    """Per class: median distance of an example to its nearest sibling."""
     trees: ExtraTreesClassifier | None
+    root_weights: FloatArray
+    cut: float
+    """Distance over spread beyond which an event is more likely unknown than known."""
 
 
 class ApplianceClassifier:
@@ -63,11 +73,15 @@ class ApplianceClassifier:
         *,
         n_trees: int = 100,
         seed: int = 0,
-        novelty_ratio: float = 4.0,
+        novelty_ratio: float = 2.5,
         novelty_slope: float = 4.0,
-        min_spread: float = 0.05,
+        novelty_quantile: float = 0.9,
+        novelty_margin: float = 1.0,
+        min_spread: float = 0.1,
+        spread_floor: float = 0.05,
         max_spread_factor: float = 2.0,
         min_feature_scale: float = 0.05,
+        importance_share: float = 1.0,
     ) -> None:
         if n_trees < 1:
             raise ValueError(f"n_trees: expected >= 1, found {n_trees}")
@@ -78,6 +92,10 @@ class ApplianceClassifier:
         self.min_spread = min_spread
         self.max_spread_factor = max_spread_factor
         self.min_feature_scale = min_feature_scale
+        self.novelty_quantile = novelty_quantile
+        self.novelty_margin = novelty_margin
+        self.spread_floor = spread_floor
+        self.importance_share = importance_share
         self._x: list[FloatArray] = []
         self._y: list[str] = []
         self._models: dict[bytes, _SubsetModel] = {}
@@ -145,12 +163,13 @@ class ApplianceClassifier:
             ).fit(z, y)
             imp = np.asarray(trees.feature_importances_, dtype=np.float64)
             if np.sum(imp) > 0:
-                weights = 0.5 * imp / np.sum(imp) + 0.5 * weights
+                a = self.importance_share
+                weights = a * imp / np.sum(imp) + (1.0 - a) * weights
         # On/off is left out of the distance: an off event of an appliance learnt from its on
         # events is still that appliance (the trees use the column when both kinds are known).
         weights = np.where(cols == ON_COLUMN, 0.0, weights)
-        zw = z * np.sqrt(weights)
-        d = np.sqrt(np.sum((zw[:, None, :] - zw[None, :, :]) ** 2, axis=2))
+        u = z * np.sqrt(weights)
+        d = _distances(u, u)
         np.fill_diagonal(d, np.inf)
         same = y[:, None] == y[None, :]
         nn_same = np.where(same, d, np.inf).min(axis=1)
@@ -160,10 +179,24 @@ class ApplianceClassifier:
             if vals.size:
                 spread[c] = float(np.median(vals))
         fallback = float(np.nanmedian(spread)) if np.any(np.isfinite(spread)) else 1.0
+        # An appliance seen once has no spread of its own: it gets the household's median.
         spread = np.where(np.isfinite(spread), spread, fallback)
-        # A class of scattered examples (e.g. near-noise events) must not swallow every novelty.
-        spread = np.clip(spread, self.min_spread, max(self.max_spread_factor * fallback, self.min_spread))
-        model = _SubsetModel(cols, mean, scale, weights, zw, y, classes, spread, trees)
+        # A class of scattered examples (e.g. near-noise events) must not swallow every novelty,
+        # nor a class of identical examples reject its own next event.
+        # In the few dimensions of a power-only (P1) model the nearest sibling is always close:
+        # there an absolute floor keeps the next event of a known appliance known.
+        floor = self.spread_floor if np.count_nonzero(weights) <= _FEW_DIMENSIONS else 1e-9
+        lo = max(self.min_spread * fallback, floor)
+        spread = np.clip(spread, lo, max(self.max_spread_factor * fallback, lo))
+        # Calibration: the leave-one-out ratio of each training example (distance to its nearest
+        # sibling over its class's spread); the cut is their `novelty_quantile` quantile, so the
+        # threshold follows how tightly this household's (or data set's) appliances repeat.
+        loo = nn_same / spread[y]
+        loo = loo[np.isfinite(loo)]
+        # With a handful of examples that quantile is itself noisy: never below `novelty_ratio`.
+        cut = float(np.quantile(loo, self.novelty_quantile)) * self.novelty_margin if loo.size >= 4 else 0.0
+        cut = max(cut, self.novelty_ratio)
+        model = _SubsetModel(cols, mean, scale, u, y, classes, spread, trees, np.sqrt(weights), cut)
         self._models[key] = model
         return model
 
@@ -202,12 +235,11 @@ class ApplianceClassifier:
         return out
 
     def _score(self, m: _SubsetModel, x: FloatArray) -> list[list[Scored]]:
-        zw = (x - m.mean) / m.scale * np.sqrt(m.weights)
-        d = np.sqrt(np.sum((zw[:, None, :] - m.z[None, :, :]) ** 2, axis=2))
+        d = _distances((x - m.mean) / m.scale * m.root_weights, m.u)
         ncls = len(m.classes)
         dc = np.stack([d[:, m.y == c].min(axis=1) for c in range(ncls)], axis=1)
         ratio = np.min(dc / m.spread[None, :], axis=1)
-        log_excess = np.log(np.maximum(ratio, 1e-12)) - math.log(self.novelty_ratio)
+        log_excess = np.log(np.maximum(ratio, 1e-12)) - math.log(m.cut)
         unknown = 1.0 / (1.0 + np.exp(-self.novelty_slope * log_excess))
         if m.trees is not None:
             proba = np.zeros((x.shape[0], ncls))
@@ -227,3 +259,8 @@ class ApplianceClassifier:
     def predict(self, features: FloatArray) -> Scored:
         """The best label (possibly `UNKNOWN`) and its probability."""
         return self.predict_proba(features)[0]
+
+
+def _distances(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(len(a), len(b)) Euclidean distances."""
+    return np.asarray(np.sqrt(np.maximum(np.sum((a[:, None, :] - b[None, :, :]) ** 2, axis=2), 0.0)))

@@ -6,7 +6,10 @@
 tracker's per-appliance power and energy, and publishes for the energy manager and the dashboard:
 
 * `site/<id>/nilm/event`: one `ApplianceEvent` per event; an event first reported during an
-  inrush (`final=False`) is published again with the same `event_id` once settled.
+  inrush (`final=False`, provisional: detected within 180 ms, power extrapolated) is published
+  again with the same `event_id` once settled (`final=True`, refined), identified again from
+  the refined signature; `cancelled=True` on that report means the change was a transient.
+  Labels the user gives a provisional event are learnt from its refined signature.
 * `site/<id>/nilm/appliances`: an `ApplianceSnapshot` after every event and every
   `snapshot_every_s` of stream time.
 
@@ -79,6 +82,8 @@ class ApplianceEvent:
     """"cycles" (S1 waveform stream) or "p1" (1 Hz readings)."""
     candidates: tuple[tuple[str, float], ...]
     """The library's best candidates (label, confidence), best first."""
+    cancelled: bool = False
+    """Final report of a provisional event that was a transient, not a switch (undone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class NilmEngine:
         cycle_config: StepConfig | None = None,
         p1_config: StepConfig = P1_STEP_CONFIG,
         min_confidence: float = 0.3,
+        trust_confidence: float = 0.6,
         snapshot_every_s: float = 1.0,
         keep_signatures: int = 256,
         reconcile: bool = False,
@@ -113,6 +119,10 @@ class NilmEngine:
         self.transport = transport
         self.source = source
         self.min_confidence = min_confidence
+        self.trust_confidence = trust_confidence
+        """An off event identified at least this confidently keeps its label even when the
+        on/off pairing gave it to another running appliance (whose switch-on was missed or
+        misread); below it, the pairing's label wins."""
         self.snapshot_every_s = snapshot_every_s
         self.reconcile = reconcile
         """Drop tracked appliances the measured phase power cannot carry (a missed off event).
@@ -125,6 +135,9 @@ class NilmEngine:
         self._signatures: OrderedDict[int, EventSignature] = OrderedDict()
         self._keep = keep_signatures
         self._labels: dict[int, str] = {}
+        self._final: dict[int, bool] = {}
+        self._cancelled: set[int] = set()
+        self._pending: dict[int, str] = {}
         self._reported: OrderedDict[int, tuple[str, float, Transition]] = OrderedDict()
         self._next_snapshot: float | None = None
 
@@ -171,9 +184,18 @@ class NilmEngine:
         sig = self._signatures.get(event_id)
         if sig is None:
             raise KeyError(f"event {event_id}: not among the last {self._keep} events")
-        self.library.label(sig, name)
+        if event_id in self._cancelled:
+            raise ValueError(f"event {event_id}: was cancelled (a transient, not a switch); nothing to learn")
+        if self._final.get(event_id, True):
+            self.library.label(sig, name)
+        else:
+            self._pending[event_id] = name  # learnt from the refined signature when it comes
         self._labels[event_id] = name
         self.tracker.relabel(event_id, name)
+
+    def signature(self, event_id: int) -> EventSignature | None:
+        """The latest signature of a recent event (the refined one once its final report is out)."""
+        return self._signatures.get(event_id)
 
     def states(self) -> list[ApplianceState]:
         return self.tracker.states()
@@ -203,29 +225,65 @@ class NilmEngine:
         revision = ev.event_id in self._signatures
         self._signatures[ev.event_id] = sig
         self._signatures.move_to_end(ev.event_id)
+        self._final[ev.event_id] = ev.final
         while len(self._signatures) > self._keep:
-            self._signatures.popitem(last=False)
+            old, _ = self._signatures.popitem(last=False)
+            self._final.pop(old, None)
+            self._pending.pop(old, None)
+            self._labels.pop(old, None)
+            self._cancelled.discard(old)
+        if ev.cancelled:
+            return self._cancel(ev, source)
+        pending = self._pending.pop(ev.event_id, None) if ev.final else None
+        if pending is not None:
+            self.library.label(sig, pending)
         label, conf, top = self._identify(sig)
         deltas = np.array(ev.delta_p_phase_w)
         if revision:
             self.tracker.revise(ev.event_id, deltas)
-            label, conf, transition = self._revised(ev.event_id, sig, label, conf)
+            label, conf, transition = self._revised(ev.event_id, sig, deltas, label, conf)
         else:
             self.tracker.advance(sig.t)
             att = self.tracker.apply(ev.event_id, sig.t, label, deltas, typical_power_w=self._typical(label))
             transition = att.transition
-            paired = att.transition in (Transition.OFF, Transition.STEP) and att.label != UNKNOWN_LABEL
-            if not sig.is_on and paired and att.label != label:
-                # the pairing knows what was running: trust it over a weak identification of the off event
-                conf = max(att.score * conf if label != UNKNOWN_LABEL else att.score, 0.0)
-                label = att.label
+            label, conf = self._paired(sig, label, conf, att.label, att.score, transition)
         self._reported[ev.event_id] = (label, conf, transition)
         while len(self._reported) > self._keep:
             self._reported.popitem(last=False)
+        return self._publish(ev, source, self._labels.get(ev.event_id, label), conf, transition, top)
+
+    def _paired(
+        self, sig: EventSignature, label: str, conf: float, paired: str, score: float, transition: Transition
+    ) -> tuple[str, float]:
+        """Label of a negative step: the identification's, unless it is weak and the on/off
+        pairing knows which running appliance it came from."""
+        if sig.is_on or transition not in (Transition.OFF, Transition.STEP) or paired == UNKNOWN_LABEL:
+            return label, conf
+        if paired == label or (label != UNKNOWN_LABEL and conf >= self.trust_confidence):
+            return label, conf
+        return paired, max(score * conf if label != UNKNOWN_LABEL else score, 0.0)
+
+    def _cancel(self, ev: DetectedEvent, source: str) -> ApplianceEvent:
+        self.tracker.cancel(ev.event_id)
+        self._cancelled.add(ev.event_id)
+        self._pending.pop(ev.event_id, None)
+        label, conf, transition = self._reported.pop(ev.event_id, (UNKNOWN_LABEL, 0.0, Transition.UNPAIRED))
+        return self._publish(ev, source, label, conf, transition, ())
+
+    def _publish(
+        self,
+        ev: DetectedEvent,
+        source: str,
+        label: str,
+        conf: float,
+        transition: Transition,
+        top: tuple[tuple[str, float], ...],
+    ) -> ApplianceEvent:
+        sig = ev.signature
         out = ApplianceEvent(
             event_id=ev.event_id,
             t=sig.t,
-            label=self._labels.get(ev.event_id, label),
+            label=label,
             confidence=conf,
             on=sig.is_on,
             transition=transition,
@@ -237,6 +295,7 @@ class NilmEngine:
             final=ev.final,
             source=source,
             candidates=top,
+            cancelled=ev.cancelled,
         )
         if self.transport is not None:
             self.transport.publish(self.event_topic, out, source=self.source)
@@ -244,17 +303,23 @@ class NilmEngine:
         return out
 
     def _revised(
-        self, event_id: int, sig: EventSignature, label: str, conf: float
+        self, event_id: int, sig: EventSignature, deltas: np.ndarray, label: str, conf: float
     ) -> tuple[str, float, Transition]:
-        """Label of a settled event: a switch-on is identified again from its settled signature;
-        a negative step keeps the appliance the pairing gave it."""
+        """Label of a refined event, identified again from its settled signature. A switch-on
+        whose label changed is attributed afresh (the provisional one may have been read as a
+        step of another running appliance); a negative step keeps the appliance the pairing gave
+        it unless the refined identification is confident."""
         first = self._reported.get(event_id)
         if first is None:
             return label, conf, Transition.ON if sig.is_on else Transition.OFF
-        if sig.is_on and first[2] is Transition.ON:
-            self.tracker.relabel(event_id, label)
-            return label, conf, first[2]
-        return first
+        if sig.is_on:
+            if label == first[0]:
+                return label, conf, first[2]
+            att = self.tracker.reattribute(event_id, label, deltas, typical_power_w=self._typical(label))
+            return label, conf, first[2] if att is None else att.transition
+        if first[0] == label or label == UNKNOWN_LABEL or conf < self.trust_confidence:
+            return first
+        return label, conf, first[2]
 
     def _tick(self, t: float) -> None:
         self.tracker.advance(t)

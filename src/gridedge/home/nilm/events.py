@@ -14,11 +14,17 @@ either side of a changing period.
 * CHANGING: the new level counts as settled once `settle` consecutive values lie within half
   a threshold of each other. A change that settles back at the reference (a spike) is dropped.
   If nothing has settled after `budget` values (an inrush still decaying) the step is reported
-  anyway, its level extrapolated by a least-squares fit of a constant plus one decaying
-  exponential (the inrush model), and the channel goes on SETTLING.
+  anyway (provisional, `final=False`), its level extrapolated by a least-squares fit of a
+  constant plus one decaying exponential (the inrush model), and the channel goes on SETTLING.
+  It is reported even when the fit puts the level back near the reference, as long as the last
+  values are still clearly away from it (a small motor whose reactive start current dwarfs its
+  running power): waiting for such a start to settle cost up to 0.6 s of latency. So every
+  change is known `budget` + 1 values after it began (cycles: 9 x 20 ms = 180 ms).
 * SETTLING: the level is refined until it settles (or `max_settle` values have passed), then a
   final step is reported with the same id. A jump in the cycle-to-cycle difference that a smooth
-  decay cannot explain ends the settling and opens a new changing period.
+  decay cannot explain ends the settling and opens a new changing period. A provisional step
+  whose final level is back at the reference was a transient, not a switch: its final report
+  says `cancelled`.
 """
 
 from __future__ import annotations
@@ -103,6 +109,8 @@ class Step:
     """Values from `start` to the first of the settled run (None while not settled)."""
     values_p: tuple[float, ...]
     """The values from `start` (at most `budget` + `settle`), for transient figures."""
+    cancelled: bool = False
+    """Final report of a provisional step whose level came back to where it was: no switch."""
 
     @property
     def delta_p(self) -> float:
@@ -263,10 +271,18 @@ class StepChannel:
         if n >= c.budget + 1:
             ap, aq = self._level()
             bp, bq = self._before
-            if abs(ap - bp) <= self._thr and abs(aq - bq) <= self._thr:
-                self.mode = Mode.SETTLING  # not a step yet; keep watching until it settles
-                self._provisional = None
-                return []
+            thr = self._thr
+            if abs(ap - bp) <= thr and abs(aq - bq) <= thr:
+                k = c.settle
+                tp = sum(self._bp[-k:]) / k
+                tq = sum(self._bq[-k:]) / k
+                if abs(tp - bp) <= 2.0 * thr and abs(tq - bq) <= 2.0 * thr:
+                    self.mode = Mode.SETTLING  # not a step yet; keep watching until it settles
+                    self._provisional = None
+                    return []
+                # still clearly changed although the fit decays back: report now, refine later
+                if (ap - bp) * (tp - bp) <= 0 or abs(ap - bp) < 1.0:
+                    ap, aq = tp, tq
             step = self._step(index, ap, aq, final=False, settled_at=None)
             self._provisional = step
             self.mode = Mode.SETTLING
@@ -322,7 +338,8 @@ class StepChannel:
             if abs(ap - bp) <= self._thr and abs(aq - bq) <= self._thr:
                 return None
             return self._step(index, ap, aq, final=True, settled_at=settled_at)
-        return Step(prov.step_id, prov.start, index, bp, bq, ap, aq, True, settled_at, prov.values_p)
+        back = abs(ap - bp) <= self._thr and abs(aq - bq) <= self._thr
+        return Step(prov.step_id, prov.start, index, bp, bq, ap, aq, True, settled_at, prov.values_p, back)
 
     def _step(self, index: int, ap: float, aq: float, *, final: bool, settled_at: int | None) -> Step:
         bp, bq = self._before
@@ -404,8 +421,11 @@ class DetectedEvent:
     t_detect: float
     """Stream time at which the event was known: end of the cycle that completed it."""
     final: bool
-    """False: reported during an inrush with an extrapolated level; a final report with the same
-    `event_id` follows once the new steady state is measured."""
+    """False: reported during an inrush with an extrapolated level (provisional); a final report
+    with the same `event_id` follows once the new steady state is measured (refined)."""
+    cancelled: bool = False
+    """Final report of a provisional event whose power came back to where it was: a transient,
+    not a switch; whoever acted on the provisional report should undo it."""
 
     @property
     def latency_s(self) -> float:
@@ -623,9 +643,12 @@ class CycleEventDetector:
             current=current,
             transient_ratio=ratio,
             settle_cycles=settle,
+            delta_p_phase_w=(dp[0], dp[1], dp[2]),
         )
+        cancelled = final and all(st.cancelled for st in steps.values())
+        phases = tuple(sorted(steps))
         return DetectedEvent(
-            group.event_id, sig, tuple(sorted(steps)), (dp[0], dp[1], dp[2]), start, t_detect, final
+            group.event_id, sig, phases, (dp[0], dp[1], dp[2]), start, t_detect, final, cancelled
         )
 
     def _shape(

@@ -4,6 +4,12 @@ Three groups, each present only when the signature carries what it needs:
 
 * power (always): on/off, log |delta P|, and delta Q / |delta P| when delta Q is known
   (Hart, Proc. IEEE 80 (1992) 1870: the steady-state P-Q plane).
+* event (each when the detector measured it): how many phases stepped together, the largest
+  per-phase |delta P| and the balance between the phases (a three-phase EV charger against a
+  one-phase kettle of similar total), the inrush peak over the steady current and the cycles
+  until the current settles (the transient shape: a motor's long reactive start, a switched-mode
+  supply's one-cycle spike, a heating element's slow decay; Leeb, Shaw & Kirtley, IEEE Trans.
+  Power Delivery 10 (1995) 1200, transient event detection).
 * harmonics (when `harmonics` is set): current harmonics of orders 2..15 relative to the
   fundamental, odd and even distortion (Srinivasan et al., IEEE Trans. Power Delivery 21 (2006) 398).
 * waveform (when `voltage` and `current` are set): V-I trajectory descriptors after Lam, Fung &
@@ -39,8 +45,17 @@ SHAPE_STEPS = 16
 _DENSE = 512
 """Points per cycle of the densified trajectory (image, area, asymmetry)."""
 _MAX_ORDER = 15
+HARMONIC_FLOOR = 0.01
+"""Harmonics of the event current below 1 % of its fundamental count as absent."""
 
 POWER_NAMES: tuple[str, ...] = ("on", "log10_abs_dp", "dq_over_abs_dp")
+EVENT_NAMES: tuple[str, ...] = (
+    "phase_count",
+    "log10_max_phase_dp",
+    "phase_balance",
+    "log_transient_ratio",
+    "log_settle_cycles",
+)
 HARMONIC_NAMES: tuple[str, ...] = (
     *(f"h{k}" for k in range(2, _MAX_ORDER + 1)),
     "thd_odd",
@@ -70,11 +85,12 @@ WAVEFORM_NAMES: tuple[str, ...] = (
     *(f"vi_{r}_{c}" for r in range(IMAGE_CELLS) for c in range(IMAGE_CELLS)),
     *(f"shape_{k}" for k in range(SHAPE_STEPS)),
 )
-FEATURE_NAMES: tuple[str, ...] = POWER_NAMES + HARMONIC_NAMES + WAVEFORM_NAMES
+FEATURE_NAMES: tuple[str, ...] = POWER_NAMES + EVENT_NAMES + HARMONIC_NAMES + WAVEFORM_NAMES
 N_FEATURES = len(FEATURE_NAMES)
 
 _P0 = 0
-_H0 = len(POWER_NAMES)
+_E0 = len(POWER_NAMES)
+_H0 = _E0 + len(EVENT_NAMES)
 _W0 = _H0 + len(HARMONIC_NAMES)
 
 
@@ -99,13 +115,32 @@ def _power(sig: EventSignature, out: FloatArray) -> None:
         out[_P0 + 2] = float(np.clip(sign * sig.delta_q_var / max(dp, 1.0), -5.0, 5.0))
 
 
+def _event(sig: EventSignature, out: FloatArray) -> None:
+    per = sig.delta_p_phase_w
+    if per is not None:
+        mags = np.abs(np.asarray(per, dtype=np.float64))
+        on = mags[mags > 0]
+        if on.size and np.all(np.isfinite(on)):
+            out[_E0] = float(on.size)
+            out[_E0 + 1] = np.log10(float(on.max()) + 1.0)
+            out[_E0 + 2] = float(on.min() / on.max())
+    if sig.transient_ratio is not None and np.isfinite(sig.transient_ratio) and sig.transient_ratio > 0:
+        out[_E0 + 3] = float(np.log(min(max(sig.transient_ratio, 0.1), 100.0)))
+    if sig.settle_cycles is not None and sig.settle_cycles >= 0:
+        out[_E0 + 4] = float(np.log1p(sig.settle_cycles))
+
+
 def _harmonics(h: FloatArray, out: FloatArray) -> None:
     h = np.asarray(h, dtype=np.float64)
     k = min(h.size, _MAX_ORDER)
     if k < 2 or not np.all(np.isfinite(h[:k])) or h[0] <= 0:
         return
+    # Below HARMONIC_FLOOR of the fundamental a harmonic is not resolved: it mirrors the supply
+    # voltage's distortion (a heating element draws the voltage's shape), which differs from phase
+    # to phase and hour to hour, and trees would happily split two resistive appliances on it.
     rel = h[:k] / h[0]
-    out[_H0 : _H0 + k - 1] = np.log10(rel[1:] + 1e-3)
+    rel[1:] = np.where(rel[1:] < HARMONIC_FLOOR, 0.0, rel[1:])
+    out[_H0 : _H0 + k - 1] = np.log10(np.maximum(rel[1:], HARMONIC_FLOOR))
     orders = np.arange(1, k + 1)
     odd = rel[(orders % 2 == 1) & (orders > 1)]
     even = rel[orders % 2 == 0]
@@ -233,6 +268,7 @@ def extract_features(sig: EventSignature) -> FeatureVector:
     """Feature vector of one signature; parts the signature cannot give are NaN and masked."""
     out = np.full(N_FEATURES, np.nan)
     _power(sig, out)
+    _event(sig, out)
     if sig.harmonics is not None:
         _harmonics(sig.harmonics, out)
     if sig.voltage is not None and sig.current is not None:

@@ -76,6 +76,9 @@ def _check_signature(sig: EventSignature) -> None:
         raise TypeError(f"signature: expected an EventSignature, found {type(sig).__name__}")
     if not math.isfinite(sig.delta_p_w) or sig.delta_p_w == 0:
         raise ValueError(f"signature.delta_p_w: expected a finite non-zero power, found {sig.delta_p_w}")
+    per = sig.delta_p_phase_w
+    if per is not None and (len(per) != 3 or not all(math.isfinite(float(x)) for x in per)):
+        raise ValueError(f"signature.delta_p_phase_w: expected 3 finite per-phase watts, found {per!r}")
     for name in ("voltage", "current"):
         arr = getattr(sig, name)
         if arr is not None and (np.shape(arr) != (WAVEFORM_POINTS,) or not np.all(np.isfinite(arr))):
@@ -226,6 +229,7 @@ def _sig_to_json(s: EventSignature) -> dict[str, Any]:
         "current": _arr(s.current),
         "transient_ratio": s.transient_ratio,
         "settle_cycles": s.settle_cycles,
+        "delta_p_phase_w": None if s.delta_p_phase_w is None else [float(x) for x in s.delta_p_phase_w],
     }
 
 
@@ -266,6 +270,7 @@ def _sig_from_json(path: Path, field: str, d: Any) -> EventSignature:
     dp = _num(path, f"{field}.delta_p_w", d["delta_p_w"])
     if dp == 0:
         raise LibraryFileError(path, f"{field}.delta_p_w", "expected a non-zero power, found 0")
+    per = _vec(path, f"{field}.delta_p_phase_w", d.get("delta_p_phase_w"), 3)
     return EventSignature(
         t=float(_num(path, f"{field}.t", d["t"]) or 0.0),
         phase=phase,
@@ -276,6 +281,7 @@ def _sig_from_json(path: Path, field: str, d: Any) -> EventSignature:
         current=_vec(path, f"{field}.current", d.get("current"), WAVEFORM_POINTS),
         transient_ratio=_num(path, f"{field}.transient_ratio", d.get("transient_ratio"), optional=True),
         settle_cycles=settle,
+        delta_p_phase_w=None if per is None else (float(per[0]), float(per[1]), float(per[2])),
     )
 
 

@@ -135,12 +135,16 @@ class LowRateDetector:
                 phase=dom_ch if n == 3 else -1,
                 delta_p_w=sum(st.delta_p for _, st in members),
                 delta_q_var=dq if sample.reactive_var is not None else None,
+                delta_p_phase_w=(dp[0], dp[1], dp[2]) if n == 3 else None,
             )
             eid = min(st.step_id for _, st in members)
             final = all(st.final for _, st in members)
             phases = tuple(sorted(ch_i for ch_i, _ in members)) if n == 3 else (-1,)
             t_detect = self._times.get(i, sample.t) + sample.interval_s
-            out.append(DetectedEvent(eid, sig, phases, (dp[0], dp[1], dp[2]), start, t_detect, final))
+            cancelled = final and all(st.cancelled for _, st in members)
+            out.append(
+                DetectedEvent(eid, sig, phases, (dp[0], dp[1], dp[2]), start, t_detect, final, cancelled)
+            )
         return out
 
     def _when(self, start: int, ch: int, st: Step) -> float:

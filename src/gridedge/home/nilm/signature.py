@@ -51,6 +51,17 @@ class EventSignature:
     """Peak one-cycle RMS of the event current in the first cycles over its steady RMS (inrush)."""
     settle_cycles: int | None = None
     """Cycles from the event until the event current stays within 5 % of its steady RMS."""
+    delta_p_phase_w: tuple[float, float, float] | None = None
+    """Delta P of each phase L1..L3 (0 on phases the event did not touch); None when only the
+    site total is known. Tells a three-phase appliance (an EV charger) from a one-phase one of
+    similar power (a kettle)."""
+
+    @property
+    def phase_count(self) -> int | None:
+        """Phases the event stepped on (None: not known)."""
+        if self.delta_p_phase_w is None:
+            return None
+        return sum(1 for d in self.delta_p_phase_w if d != 0.0)
 
     @property
     def is_on(self) -> bool:

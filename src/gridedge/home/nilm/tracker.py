@@ -210,6 +210,55 @@ class ApplianceTracker:
         if r.total < self.min_power_w:
             self._running.remove(r)
 
+    def cancel(self, event_id: int) -> None:
+        """A provisional event turned out to be a transient (its power came back): undo it."""
+        got = self._by_event.pop(event_id, None)
+        if got is None:
+            return
+        r, old, how = got
+        if how is Transition.OFF:
+            if r not in self._running:
+                r.power = -old
+                self._running.append(r)
+            return
+        self._undo(event_id, r, old)
+
+    def _undo(self, event_id: int, r: _Running, old: FloatArray) -> None:
+        if event_id in r.events:
+            r.events.remove(event_id)
+        if r not in self._running:
+            return
+        if not r.events:
+            self._running.remove(r)
+            return
+        total = float(old.sum())
+        r.power = r.power - old
+        if total in r.ups:
+            r.ups.remove(total)
+        if r.total < self.min_power_w:
+            self._running.remove(r)
+
+    def reattribute(
+        self,
+        event_id: int,
+        label: str,
+        delta_phase_w: FloatArray | tuple[float, float, float],
+        *,
+        typical_power_w: float | None = None,
+    ) -> Attribution | None:
+        """A switch-on (positive step) identified again, from its refined signature, as `label`:
+        undo what the first identification made of it and attribute it afresh. None when the
+        event is not a positive step the tracker still holds."""
+        got = self._by_event.get(event_id)
+        delta = np.asarray(delta_phase_w, dtype=np.float64)
+        if got is None or got[2] is Transition.OFF or delta.shape != (3,) or float(delta.sum()) <= 0:
+            return None
+        r, old, _ = got
+        del self._by_event[event_id]
+        self._undo(event_id, r, old)
+        phases = set(np.flatnonzero(np.abs(delta) > 1e-9).tolist())
+        return self._on(event_id, label, delta, float(delta.sum()), phases, typical_power_w)
+
     def relabel(self, event_id: int, label: str) -> None:
         """The appliance switched on by `event_id` was re-identified as `label`."""
         got = self._by_event.get(event_id)
