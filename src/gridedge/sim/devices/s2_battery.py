@@ -23,30 +23,30 @@ from s2python.common import (
     ControlType,
     Duration,
     NumberRange,
-    PowerMeasurement,
     PowerRange,
-    PowerValue,
     ResourceManagerDetails,
     Role,
     RoleType,
 )
 from s2python.frbc import (
     FRBCActuatorDescription,
-    FRBCActuatorStatus,
     FRBCInstruction,
     FRBCOperationMode,
     FRBCOperationModeElement,
     FRBCStorageDescription,
-    FRBCStorageStatus,
     FRBCSystemDescription,
 )
 from s2python.message import S2Message
 
 from gridedge.sim.battery import Battery
-from gridedge.sim.devices.s2_rm import InstructionRefused, S2ResourceManager, all_transitions, phase_quantity
+from gridedge.sim.devices.s2_rm import (
+    FrbcReporter,
+    InstructionRefused,
+    S2ResourceManager,
+    all_transitions,
+    phase_quantity,
+)
 
-POWER_STEP_W = 1.0
-"""Smallest power change worth a PowerMeasurement."""
 SOC_STEP_PCT = 0.01
 """Smallest state-of-charge change worth a StorageStatus."""
 
@@ -65,9 +65,7 @@ class S2BatteryRM(S2ResourceManager):
         self.charge_id = uuid.uuid5(ns, "charge")
         self.discharge_id = uuid.uuid5(ns, "discharge")
         self.quantity = phase_quantity(battery.cfg.phases)
-        self._last_power: float | None = None
-        self._last_soc: float | None = None
-        self._last_mode: tuple[uuid.UUID, float] | None = None
+        self._reporter = FrbcReporter(self.actuator_id, self.quantity, SOC_STEP_PCT, factor_counts=True)
 
     def details(self) -> ResourceManagerDetails:
         return ResourceManagerDetails(
@@ -144,27 +142,8 @@ class S2BatteryRM(S2ResourceManager):
         return self.discharge_id, max(0.0, 1.0 + p / b.discharge_w)
 
     def reports(self, t: float, *, force: bool) -> list[S2Message]:
-        out: list[S2Message] = []
-        p = self.battery.power_w
-        if force or self._last_power is None or abs(p - self._last_power) >= POWER_STEP_W:
-            self._last_power = p
-            out.append(PowerMeasurement(message_id=uuid.uuid4(), measurement_timestamp=self.at(t),
-                                        values=[PowerValue(commodity_quantity=self.quantity, value=p)]))
-        soc = self.battery.soc * 100.0
-        if force or self._last_soc is None or abs(soc - self._last_soc) >= SOC_STEP_PCT:
-            self._last_soc = soc
-            out.append(FRBCStorageStatus(message_id=uuid.uuid4(), present_fill_level=soc))
-        mode = self._actual_mode()
-        if force or mode != self._last_mode:
-            last = self._last_mode
-            previous = last[0] if last is not None and last[0] != mode[0] else None
-            self._last_mode = mode
-            out.append(FRBCActuatorStatus(
-                message_id=uuid.uuid4(), actuator_id=self.actuator_id, active_operation_mode_id=mode[0],
-                operation_mode_factor=mode[1], previous_operation_mode_id=previous,
-                transition_timestamp=None,
-            ))
-        return out
+        power, fill = self.battery.power_w, self.battery.soc * 100.0
+        return self._reporter.reports(self.at(t), power, fill, self._actual_mode(), force=force)
 
     def apply(self, instruction: S2Message, t: float) -> None:
         if not isinstance(instruction, FRBCInstruction):

@@ -35,29 +35,30 @@ from s2python.common import (
     ControlType,
     Duration,
     NumberRange,
-    PowerMeasurement,
     PowerRange,
-    PowerValue,
     ResourceManagerDetails,
     Role,
     RoleType,
 )
 from s2python.frbc import (
     FRBCActuatorDescription,
-    FRBCActuatorStatus,
     FRBCInstruction,
     FRBCOperationMode,
     FRBCOperationModeElement,
     FRBCStorageDescription,
-    FRBCStorageStatus,
     FRBCSystemDescription,
 )
 from s2python.message import S2Message
 
-from gridedge.sim.devices.s2_rm import InstructionRefused, S2ResourceManager, all_transitions, phase_quantity
+from gridedge.sim.devices.s2_rm import (
+    FrbcReporter,
+    InstructionRefused,
+    S2ResourceManager,
+    all_transitions,
+    phase_quantity,
+)
 from gridedge.sim.heatpump import CONTROL_TAU_S, HeatPump
 
-POWER_STEP_W = 1.0
 TEMPERATURE_STEP_K = 0.01
 DEFAULT_OUTDOOR_C = 7.0
 """Outdoor temperature for the description before the heat pump has run a step (its own default)."""
@@ -79,9 +80,8 @@ class S2HeatPumpRM(S2ResourceManager):
         self.comfort_c = heat_pump.setpoint_c
         self.target_w: float | None = None
         """Instructed electric power in the heating mode (None: the heat pump's own thermostat)."""
-        self._last_power: float | None = None
-        self._last_temp: float | None = None
-        self._last_mode: tuple[uuid.UUID, float] | None = None
+        step = TEMPERATURE_STEP_K
+        self._reporter = FrbcReporter(self.actuator_id, self.quantity, step, factor_counts=False)
 
     # ---- operating point ------------------------------------------------------------------------
 
@@ -176,26 +176,8 @@ class S2HeatPumpRM(S2ResourceManager):
         return self.heating_id, round(min(1.0, max(0.0, f)), 3)
 
     def reports(self, t: float, *, force: bool) -> list[S2Message]:
-        out: list[S2Message] = []
-        p = self.hp.power_w
-        if force or self._last_power is None or abs(p - self._last_power) >= POWER_STEP_W:
-            self._last_power = p
-            out.append(PowerMeasurement(message_id=uuid.uuid4(), measurement_timestamp=self.at(t),
-                                        values=[PowerValue(commodity_quantity=self.quantity, value=p)]))
-        temp = self.hp.indoor_c
-        if force or self._last_temp is None or abs(temp - self._last_temp) >= TEMPERATURE_STEP_K:
-            self._last_temp = temp
-            out.append(FRBCStorageStatus(message_id=uuid.uuid4(), present_fill_level=temp))
-        mode = self._actual_mode()
-        if force or self._last_mode is None or mode[0] != self._last_mode[0]:
-            last = self._last_mode
-            previous = last[0] if last is not None and last[0] != mode[0] else None
-            self._last_mode = mode
-            out.append(FRBCActuatorStatus(
-                message_id=uuid.uuid4(), actuator_id=self.actuator_id, active_operation_mode_id=mode[0],
-                operation_mode_factor=mode[1], previous_operation_mode_id=previous, transition_timestamp=None,
-            ))
-        return out
+        power, fill = self.hp.power_w, self.hp.indoor_c
+        return self._reporter.reports(self.at(t), power, fill, self._actual_mode(), force=force)
 
     # ---- control --------------------------------------------------------------------------------
 

@@ -35,12 +35,15 @@ from s2python.common import (
     HandshakeResponse,
     InstructionStatus,
     InstructionStatusUpdate,
+    PowerMeasurement,
+    PowerValue,
     ReceptionStatus,
     ReceptionStatusValues,
     ResourceManagerDetails,
     SelectControlType,
     Transition,
 )
+from s2python.frbc import FRBCActuatorStatus, FRBCStorageStatus
 from s2python.message import S2Message
 from s2python.s2_parser import TYPE_TO_MESSAGE_CLASS, S2Parser
 from s2python.s2_validation_error import S2ValidationError
@@ -64,6 +67,47 @@ _INSTRUCTION_TYPE: Final = {
 
 class InstructionRefused(ValueError):
     """An instruction the device cannot carry out; the message names the field and the value."""
+
+
+POWER_STEP_W: Final = 1.0
+"""Smallest power change worth a PowerMeasurement."""
+
+
+class FrbcReporter:
+    """What an FRBC resource manager reports, and only when it changed: power (PowerMeasurement),
+    fill level (FRBC.StorageStatus) and the active operation mode (FRBC.ActuatorStatus).
+    `factor_counts`: a change of the mode's factor alone is reported too (not only of the mode)."""
+
+    def __init__(self, actuator_id: uuid.UUID, quantity: CommodityQuantity, fill_step: float, *,
+                 factor_counts: bool) -> None:
+        self.actuator_id = actuator_id
+        self.quantity = quantity
+        self.fill_step = fill_step
+        self.factor_counts = factor_counts
+        self.last_power: float | None = None
+        self.last_fill: float | None = None
+        self.last_mode: tuple[uuid.UUID, float] | None = None
+
+    def reports(self, at: datetime, power_w: float, fill: float, mode: tuple[uuid.UUID, float], *,
+                force: bool) -> list[S2Message]:
+        out: list[S2Message] = []
+        if force or self.last_power is None or abs(power_w - self.last_power) >= POWER_STEP_W:
+            self.last_power = power_w
+            out.append(PowerMeasurement(message_id=uuid.uuid4(), measurement_timestamp=at,
+                                        values=[PowerValue(commodity_quantity=self.quantity, value=power_w)]))
+        if force or self.last_fill is None or abs(fill - self.last_fill) >= self.fill_step:
+            self.last_fill = fill
+            out.append(FRBCStorageStatus(message_id=uuid.uuid4(), present_fill_level=fill))
+        last = self.last_mode
+        changed = last is None or (mode != last if self.factor_counts else mode[0] != last[0])
+        if force or changed:
+            previous = last[0] if last is not None and last[0] != mode[0] else None
+            self.last_mode = mode
+            out.append(FRBCActuatorStatus(
+                message_id=uuid.uuid4(), actuator_id=self.actuator_id, active_operation_mode_id=mode[0],
+                operation_mode_factor=mode[1], previous_operation_mode_id=previous, transition_timestamp=None,
+            ))
+        return out
 
 
 def phase_quantity(phases: Sequence[int]) -> CommodityQuantity:
