@@ -7,6 +7,8 @@
     gridedge p1 check [--json] [--key HEX [--auth-key HEX|none]] FILE...
     gridedge s1 read (--serial DEV [--baud N] | --tcp HOST:PORT | --file PATH)
                      [--per cycle|second] [--json] [--limit N]
+    gridedge plan --scenario FILE.toml [--prices FILE.csv|URL] [--start ISO-TIME] [--horizon 48h]
+                  [--time-limit S] [--json]
     gridedge sim meter [--profile be|nl|lu] [--p1-tcp HOST:PORT] [--s1-tcp HOST:PORT] [--pty]
                        [--speed N] [--seed N] [--scenario FILE.toml] [--duration SECONDS]
 
@@ -25,6 +27,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from gridedge.cli_plan import add_plan_parser
 from gridedge.cli_s1 import add_s1_parser
 
 if TYPE_CHECKING:
@@ -95,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_arguments(check)
     check.set_defaults(func=_cmd_p1_check, parser=check)
     add_s1_parser(commands)
+    add_plan_parser(commands)
 
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gridedge.model import cem_config as C
 from gridedge.model import scenario as S
 from gridedge.model.scenario import (
     Scenario,
@@ -96,7 +97,8 @@ def test_every_field_is_documented() -> None:
     doc = (ROOT / "docs" / "scenario.md").read_text()
     models = [S.SiteConfig, S.MeterConfig, S.S1Config, S.GasMeterConfig, S.LoadControlConfig, S.GridConfig,
               S.HouseholdConfig, S.WeatherConfig, S.ApplianceConfig, S.PVConfig, S.BatteryConfig, S.EVConfig,
-              S.HeatPumpConfig, S.EventConfig]  # fmt: skip
+              S.HeatPumpConfig, S.EventConfig, C.TariffConfig, C.CemConfig, C.MeterPortConfig, C.ListenConfig,
+              C.SunSpecDeviceConfig, C.LimitsConfig, C.PlannerConfig]  # fmt: skip
     missing = [
         f"{m.__name__}.{name}"
         for m in models

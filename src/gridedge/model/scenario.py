@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gridedge.model.cem_config import CemConfig, TariffConfig
+
 Phase = Annotated[int, Field(ge=1, le=3)]
 
 
@@ -229,6 +231,23 @@ class ApplianceConfig(_Model):
     scripted events switch it."""
     load_control: Annotated[int, Field(ge=1, le=4)] | None = None
     """Meter load-control output that supplies this appliance."""
+    run_window: tuple[time, time] | None = None
+    """Energy manager: one run a day to be placed between these local times (start, latest end;
+    an end before the start means the next day), e.g. ["09:00", "17:00"]; none: not planned."""
+    run_profile_kw: tuple[Annotated[float, Field(ge=0)], ...] | None = None
+    """Energy manager: the run's mean power per quarter hour (kW); none takes the kind's typical
+    programme (washing machine and dishwasher only)."""
+
+    @model_validator(mode="after")
+    def _plannable(self) -> ApplianceConfig:
+        if self.run_window is not None and self.run_profile_kw is None and self.kind not in (
+            ApplianceKind.WASHING_MACHINE,
+            ApplianceKind.DISHWASHER,
+        ):
+            raise ValueError(f"{self.name}: run_window needs run_profile_kw for a {self.kind.value}")
+        if self.run_profile_kw is not None and not self.run_profile_kw:
+            raise ValueError(f"{self.name}: run_profile_kw is empty")
+        return self
 
 
 class PVConfig(_Model):
@@ -502,6 +521,8 @@ class Scenario(_Model):
     ev: tuple[EVConfig, ...] = ()
     heat_pump: tuple[HeatPumpConfig, ...] = ()
     events: tuple[EventConfig, ...] = ()
+    tariff: TariffConfig = TariffConfig()
+    cem: CemConfig = CemConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -528,6 +549,10 @@ class Scenario(_Model):
         for ev in self.events:
             if ev.target not in names and ev.target not in ("grid", "meter"):
                 raise ValueError(f"event at {ev.at}: unknown target {ev.target!r}")
+        inverters = {p.name for p in self.pv} | {b.name for b in self.battery}
+        for sp in self.cem.sunspec:
+            if sp.device not in inverters:
+                raise ValueError(f"cem.sunspec: {sp.device!r} is not a [[pv]] or [[battery]] name")
         if self.meter.phases == 1:
             for dev in (*self.appliances,):
                 if dev.phase != 1:
