@@ -99,6 +99,8 @@ def ev_from_config(
     if dep <= begin:
         dep = _at(dep_day + timedelta(days=1), departure_t, tl)
     dep_step = tl.step_at(dep)
+    if first >= tl.n:  # the car arrives after the horizon: nothing to plan for it yet
+        first = dep_step = tl.n
     last = max(first, min(dep_step, tl.n))
     plugged = np.zeros(tl.n, dtype=np.bool_)
     plugged[max(0, min(first, tl.n)) : last] = True

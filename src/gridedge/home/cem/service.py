@@ -1,0 +1,474 @@
+"""The energy manager as a long-running service: meter in, grid limits in, plan, control, devices out.
+
+`CemService` wires the parts, each of which does one job elsewhere:
+
+* the meter port (`ports.p1` readers, or readings on the bus `site/<id>/meter/reading` when the
+  scenario names no port: the demo, tests) feeds `ControlLoop.on_reading` (near-limit notices
+  at once) and the `SiteTracker` (quarter-hour history, the month's peak);
+* the grid operator's LPC/LPP messages on the bus drive the limit machines (`GridLink`), which
+  send the CS heartbeat and time out to failsafe on the injected clock;
+* devices connect over their own protocols: S2 (CEM WebSocket server), OCPP 1.6J/2.0.1 (local
+  CSMS), SunSpec Modbus TCP (polled); they land in the `DeviceRegistry` and are bound to the
+  scenario's device names (`DeviceBinding`);
+* the planner re-plans every `replan_min` on the quarter-hour grid and at once after events (a
+  device appearing, a limit changing), in a worker thread so the 1 s cycle never waits for the
+  solver; the plan is published on `site/<id>/cem/plan`;
+* the control loop (`ControlLoop`) runs the 1 s input-process-output cycle over all of it.
+
+Everything waits on the injected `Clock`, so the same service runs in real time (`gridedge cem`)
+and in simulated time under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from gridedge.bus.envelope import Transport
+from gridedge.bus.inprocess import InProcessBus
+from gridedge.clock import Clock
+from gridedge.home.cem.controllers import ComfortController, PlanController, SurplusController
+from gridedge.home.cem.controllers.surplus import EVMode
+from gridedge.home.cem.cycle import ControlCycle
+from gridedge.home.cem.failsafe_store import FailsafeStore
+from gridedge.home.cem.grid_link import GridLink, limit_configs
+from gridedge.home.cem.loop import ControlLoop
+from gridedge.home.cem.notify import NearLimitConfig, NearLimitNotifier
+from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions
+from gridedge.home.cem.planning import build_tariff, plan_inputs, plan_powers, resolve_path
+from gridedge.home.cem.site_state import DeviceBinding, SiteTracker
+from gridedge.home.cem.snapshot import Comfort
+from gridedge.home.devices.registry import DeviceRegistry
+from gridedge.model.devices import DeviceInfo, DeviceKind
+from gridedge.model.limits import Direction
+from gridedge.model.reading import MeterReading
+from gridedge.model.scenario import HeatPumpConfig, Scenario
+from gridedge.model.tariff import PriceSeries, Tariff
+
+__all__ = ["CemService", "PlanSummary", "meter_topic", "plan_topic"]
+
+log = logging.getLogger(__name__)
+
+PriceLoader = Callable[[], PriceSeries | None]
+
+
+def meter_topic(site_id: str) -> str:
+    return f"site/{site_id}/meter/reading"
+
+
+def plan_topic(site_id: str) -> str:
+    return f"site/{site_id}/cem/plan"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """What the service publishes after each plan: when, how it went, what it costs, what gave way."""
+
+    made_at: datetime
+    start: datetime
+    steps: int
+    status: str
+    fallback: bool
+    solve_time_s: float
+    cost_eur: float
+    peak_kw: float
+    relaxations: tuple[str, ...]
+    notes: tuple[str, ...]
+    plan: Plan
+
+
+class CemService:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        clock: Clock,
+        transport: Transport | None = None,
+        registry: DeviceRegistry | None = None,
+        base_dir: Path | None = None,
+        prices: PriceLoader | None = None,
+        cop_model: Callable[[HeatPumpConfig], CopModel] | None = None,
+        replan_min_interval_s: float = 60.0,
+    ) -> None:
+        self.scenario = scenario
+        cfg = scenario.cem
+        self.cfg = cfg
+        self.clock = clock
+        self.transport: Transport = transport if transport is not None else InProcessBus(clock=clock)
+        self.registry = registry if registry is not None else DeviceRegistry()
+        self.base_dir = base_dir
+        self.site_id = cfg.site_id
+        self._prices = prices
+        self._cop = cop_model
+        self.replan_min_interval_s = replan_min_interval_s
+        self.binding = DeviceBinding(scenario)
+        self.tracker = SiteTracker(scenario.site.timezone, month_peak_kw=scenario.tariff.month_peak_kw)
+        store = FailsafeStore(Path(resolve_path(cfg.limits.failsafe_store, base_dir)))
+        self.grid = GridLink(
+            site_id=self.site_id,
+            clock=clock,
+            transport=self.transport,
+            configs=limit_configs(cfg.limits),
+            store=store,
+        )
+        share = cfg.near_limit_share
+        self.notifier = NearLimitNotifier(
+            self.site_id,
+            self.transport,
+            NearLimitConfig(share=share, clear_share=share * 0.95, step_share=0.05),
+        )
+        cycle = ControlCycle(
+            [PlanController(), ComfortController(), SurplusController(EVMode(cfg.ev_mode.value))]
+        )
+        self.loop = ControlLoop(
+            clock=clock,
+            registry=self.registry,
+            site_id=self.site_id,
+            cycle=cycle,
+            transport=self.transport,
+            notifier=self.notifier,
+            limits=self.grid.active,
+            plan=self._plan_now,
+            period_s=cfg.period_s,
+        )
+        self.planner = Planner(
+            SolverOptions(time_limit_s=cfg.planner.time_limit_s, mip_rel_gap=cfg.planner.mip_gap)
+        )
+        self.plan: Plan | None = None
+        self.last_summary: PlanSummary | None = None
+        self.plans_made = 0
+        self.plan_errors: list[str] = []
+        self.readings = 0
+        self._tariff: Tariff | None = None
+        self._prices_loaded: float = -math.inf
+        self._replan = asyncio.Event()
+        self._plugged: frozenset[str] = frozenset()
+        self._servers: list[Callable[[], object]] = []
+        self._stop_listen = self.registry.listen(self._on_device)
+        for adapter in list(self.registry):
+            self._on_device(adapter.info, True)
+
+    # ---- devices
+
+    def _on_device(self, info: DeviceInfo, added: bool) -> None:
+        if added:
+            name = self.binding.bind(info)
+            log.info("device %s (%s over %s) %s", info.device_id, info.kind.value, info.protocol.value,
+                     f"is the scenario's {name!r}" if name else "is not in the scenario")  # fmt: skip
+        else:
+            self.binding.unbind(info.device_id)
+        self.tracker.set_pv_devices(a.info.device_id for a in self.registry.of_kind(DeviceKind.PV_INVERTER))
+        self.loop.comfort = self._comfort()
+        self._replan.set()
+
+    def _comfort(self) -> tuple[Comfort, ...]:
+        """The scenario's needs the comfort controller guards, in registry ids."""
+        out = []
+        for hp in self.scenario.heat_pump:
+            rid = self.binding.registry_id(hp.name)
+            if rid is not None:
+                half = hp.band_k / 2
+                out.append(
+                    Comfort(
+                        rid, min_temperature_c=hp.setpoint_c - half, max_temperature_c=hp.setpoint_c + half
+                    )
+                )
+        for bat in self.scenario.battery:
+            rid = self.binding.registry_id(bat.name)
+            if rid is not None:
+                out.append(Comfort(rid, min_soc=bat.soc_min))
+        return tuple(out)
+
+    # ---- meter
+
+    def on_reading(self, reading: MeterReading) -> None:
+        """Every decoded telegram."""
+        self.readings += 1
+        self.loop.on_reading(reading)
+        states = [a.state() for a in self.registry]
+        self.tracker.observe(self.clock.now(), reading, states)
+        plugged = frozenset(s.device_id for s in states if s is not None and s.connected)
+        if plugged != self._plugged:  # a car arrived or left: its session changed, re-plan
+            self._plugged = plugged
+            self._replan.set()
+
+    # ---- plan
+
+    def _plan_now(self, now: datetime) -> tuple[tuple[str, float], ...] | None:
+        plan = self.plan
+        if plan is None:
+            return None
+        powers = plan_powers(plan, now)
+        if powers is None:
+            return None
+        out = []
+        for name, watts in powers:
+            rid = self.binding.registry_id(name)
+            if rid is not None:
+                out.append((rid, watts))
+        return tuple(out)
+
+    def _tariff_at(self, now: datetime) -> Tariff:
+        t = self.clock.monotonic()
+        stale = t - self._prices_loaded >= 900.0
+        if self._tariff is None or stale:
+            prices = self._prices() if self._prices is not None else None
+            self._tariff = build_tariff(
+                self.scenario.tariff, prices, now, annual_kwh=self.scenario.household.annual_kwh
+            )
+            self._prices_loaded = t
+        return self._tariff
+
+    async def replan(self) -> PlanSummary | None:
+        """Plan from now on; the solve runs in a worker thread. None when the inputs could not be
+        built (no prices for now, ...): the error is logged and kept in `plan_errors`, and the
+        cycle keeps the previous plan (or its rules) meanwhile."""
+        now = self.clock.now()
+        try:
+            tariff = await asyncio.to_thread(self._tariff_at, now)
+            states = self.registry.states()
+            infos = {a.info.device_id: a.info for a in self.registry}
+            state = self.tracker.live_state(
+                self.binding,
+                states,
+                infos,
+                import_limits=self.grid.scheduled(Direction.CONSUMPTION, now),
+                export_limits=self.grid.scheduled(Direction.PRODUCTION, now),
+            )
+            ctx = plan_inputs(self.scenario, tariff, now, state=state, cop_model=self._cop)
+        except (ValueError, OSError) as exc:
+            msg = f"{now.isoformat()}: no plan: {exc}"
+            self.plan_errors.append(msg)
+            del self.plan_errors[:-50]
+            log.warning("%s", msg)
+            return None
+        plan = await asyncio.to_thread(self.planner.plan, ctx.inputs)
+        self.plan = plan
+        self.plans_made += 1
+        summary = PlanSummary(
+            made_at=now,
+            start=plan.timeline.start,
+            steps=plan.n,
+            status=plan.status.value,
+            fallback=plan.fallback,
+            solve_time_s=plan.solve_time_s,
+            cost_eur=plan.cost.total,
+            peak_kw=plan.peak_kw,
+            relaxations=tuple(r.message for r in plan.relaxations),
+            notes=ctx.notes,
+            plan=plan,
+        )
+        self.last_summary = summary
+        self.transport.publish(plan_topic(self.site_id), summary, source="cem")
+        log.info("plan %s from %s: %s, %.2f s, %.2f EUR%s", self.plans_made, summary.start.isoformat(),
+                 summary.status, summary.solve_time_s, summary.cost_eur,
+                 "; " + "; ".join(summary.relaxations) if summary.relaxations else "")  # fmt: skip
+        return summary
+
+    def _next_replan_delay(self) -> float:
+        """Seconds to the next multiple of `replan_min` on the wall clock (quarter-hour grid)."""
+        period = self.cfg.planner.replan_min * 60
+        ts = self.clock.now().timestamp()
+        return period - ts % period
+
+    async def _planning(self, stop: asyncio.Event) -> None:
+        last = -math.inf
+        while not stop.is_set():
+            self._replan.clear()
+            self.grid.changed.clear()
+            last = self.clock.monotonic()
+            await self.replan()
+            delay = self._next_replan_delay()
+            timer = asyncio.ensure_future(self.clock.sleep(delay))
+            events = [
+                asyncio.ensure_future(self._replan.wait()),
+                asyncio.ensure_future(self.grid.changed.wait()),
+                asyncio.ensure_future(stop.wait()),
+            ]
+            try:
+                done, _ = await asyncio.wait({timer, *events}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for f in (timer, *events):
+                    f.cancel()
+            if stop.is_set():
+                return
+            if timer not in done:  # an event: re-plan soon, but not more than once a minute
+                wait = last + self.replan_min_interval_s - self.clock.monotonic()
+                if wait > 0:
+                    await _sleep_or_stop(self.clock, wait, stop)
+
+    # ---- device servers
+
+    async def start_devices(self) -> None:
+        """Start the S2 and OCPP servers and connect the SunSpec devices the scenario names."""
+        cfg = self.cfg
+        if cfg.s2 is not None:
+            from gridedge.home.devices.s2.server import S2CemServer
+
+            s2 = S2CemServer(self.registry, self.clock, host=cfg.s2.host, port=cfg.s2.port)
+            await s2.start()
+            self._servers.append(s2.close)
+            log.info("S2 CEM server on %s", s2.url)
+            self.s2_url = s2.url
+        if cfg.ocpp is not None:
+            from gridedge.home.devices.ocpp import OcppCsms
+
+            csms = OcppCsms(self.registry, self.clock, host=cfg.ocpp.host, port=cfg.ocpp.port)
+            await csms.start()
+            self._servers.append(csms.stop)
+            log.info("OCPP CSMS on %s", csms.url)
+            self.ocpp_url = csms.url
+
+    async def _sunspec(self, stop: asyncio.Event) -> None:
+        """Connect each SunSpec device, poll it every cycle period, reconnect with back-off."""
+        if not self.cfg.sunspec:
+            return
+        await asyncio.gather(
+            *(self._sunspec_one(d.device, d.host, d.port, d.unit, stop) for d in self.cfg.sunspec)
+        )
+
+    async def _sunspec_one(self, name: str, host: str, port: int, unit: int, stop: asyncio.Event) -> None:
+        from gridedge.home.devices.adapter import DeviceError
+        from gridedge.home.devices.sunspec.adapter import SunSpecAdapter
+
+        kind = (
+            DeviceKind.BATTERY
+            if any(b.name == name for b in self.scenario.battery)
+            else DeviceKind.PV_INVERTER
+        )
+        backoff = 1.0
+        while not stop.is_set():
+            adapter: SunSpecAdapter | None = None
+            try:
+                adapter = await SunSpecAdapter.open(
+                    host, port, self.clock, device_id=name, unit_id=unit, kind=kind
+                )
+                await adapter.poll()
+                self.registry.add(adapter)
+                backoff = 1.0
+                while not stop.is_set():
+                    await adapter.poll()
+                    await _sleep_or_stop(self.clock, max(1.0, self.cfg.period_s), stop)
+            except (DeviceError, OSError, TimeoutError) as exc:
+                log.warning("sunspec %s at %s:%d: %s; retrying in %.0f s", name, host, port, exc, backoff)
+            finally:
+                if adapter is not None:
+                    if name in self.registry:
+                        self.registry.remove(name)
+                    await adapter.close()
+            await _sleep_or_stop(self.clock, backoff, stop)
+            backoff = min(backoff * 2, 60.0)
+
+    # ---- meter input
+
+    async def _meter(self, stop: asyncio.Event) -> None:
+        port = self.cfg.meter
+        if port is None:
+            sub = self.transport.subscribe_callback(
+                meter_topic(self.site_id), lambda env: self.on_reading(env.payload), MeterReading
+            )
+            try:
+                await stop.wait()
+            finally:
+                sub.close()
+            return
+        from gridedge.ports.p1.pipeline import TelegramEvent, TelegramPipeline
+        from gridedge.ports.p1.readers import (
+            DSMR_5_SERIAL,
+            ChunkSource,
+            FileReader,
+            Pace,
+            SerialReader,
+            TcpReader,
+            parse_host_port,
+        )
+
+        keys = tags = None
+        if port.key is not None:  # Luxembourg Smarty: the published authentication key
+            from gridedge.ports.dlms import LUXEMBOURG_SMARTY_AUTHENTICATION_KEY, SecurityKeys, TagPolicy
+
+            keys = SecurityKeys(bytes.fromhex(port.key), LUXEMBOURG_SMARTY_AUTHENTICATION_KEY)
+            tags = TagPolicy.REQUIRE
+        source: ChunkSource
+        if port.serial is not None:
+            source = SerialReader(port.serial, DSMR_5_SERIAL)
+        elif port.tcp is not None:
+            host, p = parse_host_port(port.tcp)
+            source = TcpReader(host, p)
+        else:
+            assert port.file is not None
+            source = FileReader(
+                resolve_path(port.file, self.base_dir), pace=Pace.ORIGINAL, apdus=keys is not None,
+                hex_dump=None if keys is not None else False,
+            )  # fmt: skip
+        pipeline = TelegramPipeline(keys=keys, tag_policy=tags)
+        chunks = source.chunks()
+
+        async def consume() -> None:
+            async for event in pipeline.events(chunks):
+                if isinstance(event, TelegramEvent):
+                    self.on_reading(event.reading)
+                    self.transport.publish(meter_topic(self.site_id), event.reading, source="meter")
+                else:
+                    log.warning("meter: %s", event)
+
+        task = asyncio.ensure_future(consume())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    # ---- the whole service
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set; then stop every part and close the servers."""
+        self.grid.start()
+        await self.start_devices()
+        tasks = [
+            asyncio.ensure_future(self.grid.run(stop)),
+            asyncio.ensure_future(self._meter(stop)),
+            asyncio.ensure_future(self._planning(stop)),
+            asyncio.ensure_future(self._sunspec(stop)),
+            asyncio.ensure_future(self.loop.run(stop)),
+        ]
+        try:
+            done, _ = await asyncio.wait({*tasks, asyncio.ensure_future(stop.wait())},
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            for t in done:
+                if t in tasks and t.exception() is not None:
+                    stop.set()
+                    raise t.exception()  # type: ignore[misc]
+            await asyncio.gather(*tasks)
+        finally:
+            stop.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.grid.close()
+            self._stop_listen()
+            for close in reversed(self._servers):
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+
+
+async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> None:
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
