@@ -9,6 +9,8 @@
                      [--per cycle|second] [--json] [--limit N]
     gridedge plan --scenario FILE.toml [--prices FILE.csv|URL] [--start ISO-TIME] [--horizon 48h]
                   [--time-limit S] [--json]
+    gridedge cem --config FILE.toml [--serial DEV | --tcp HOST:PORT | --file PATH] [--prices FILE|URL]
+                 [--status-every S] [--duration S] [--json]
     gridedge sim meter [--profile be|nl|lu] [--p1-tcp HOST:PORT] [--s1-tcp HOST:PORT] [--pty]
                        [--speed N] [--seed N] [--scenario FILE.toml] [--duration SECONDS]
 
@@ -27,6 +29,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from gridedge.cli_cem import add_cem_parser
 from gridedge.cli_plan import add_plan_parser
 from gridedge.cli_s1 import add_s1_parser
 
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_p1_check, parser=check)
     add_s1_parser(commands)
     add_plan_parser(commands)
+    add_cem_parser(commands)
 
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)

@@ -49,7 +49,7 @@ def add_plan_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     p.set_defaults(func=cmd_plan, parser=p)
 
 
-def _highs_banner_to_stderr() -> None:
+def highs_banner_to_stderr() -> None:
     """HiGHS prints its banner on stdout when the first solver of the process is made (C++ side,
     past Python's sys.stdout); make that one with stdout pointing at stderr so `--json` output
     stays pure JSON."""
@@ -124,7 +124,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit if args.time_limit is not None else planner_cfg.time_limit_s,
         mip_rel_gap=planner_cfg.mip_gap,
     )
-    _highs_banner_to_stderr()
+    highs_banner_to_stderr()
     plan = Planner(options).plan(ctx.inputs)
     if args.json:
         import orjson

@@ -314,8 +314,7 @@ def plan_inputs(
         raise ValueError(f"start: expected a timezone-aware time, found {start.isoformat()}")
     state = state or LiveState()
     zone = scenario.site.zone
-    t0 = start.astimezone(UTC)
-    t0 = t0 - timedelta(seconds=t0.timestamp() % STEP_S, microseconds=t0.microsecond)
+    t0 = datetime.fromtimestamp(math.floor(start.timestamp() / STEP_S) * STEP_S, UTC)
     n = horizon_steps if horizon_steps is not None else scenario.cem.planner.horizon_h * 3600 // STEP_S
     if n < 1:
         raise ValueError(f"horizon: expected at least one step, found {n}")

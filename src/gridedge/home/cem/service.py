@@ -150,6 +150,9 @@ class CemService:
         self._replan = asyncio.Event()
         self._plugged: frozenset[str] = frozenset()
         self._servers: list[Callable[[], object]] = []
+        self.urls: dict[str, str] = {}
+        """Where devices connect: 's2' and 'ocpp' server URLs, once `run` has started them."""
+        self.started = asyncio.Event()
         self._stop_listen = self.registry.listen(self._on_device)
         for adapter in list(self.registry):
             self._on_device(adapter.info, True)
@@ -314,16 +317,14 @@ class CemService:
             s2 = S2CemServer(self.registry, self.clock, host=cfg.s2.host, port=cfg.s2.port)
             await s2.start()
             self._servers.append(s2.close)
-            log.info("S2 CEM server on %s", s2.url)
-            self.s2_url = s2.url
+            self.urls["s2"] = s2.url
         if cfg.ocpp is not None:
             from gridedge.home.devices.ocpp import OcppCsms
 
             csms = OcppCsms(self.registry, self.clock, host=cfg.ocpp.host, port=cfg.ocpp.port)
             await csms.start()
             self._servers.append(csms.stop)
-            log.info("OCPP CSMS on %s", csms.url)
-            self.ocpp_url = csms.url
+            self.urls["ocpp"] = csms.url
 
     async def _sunspec(self, stop: asyncio.Event) -> None:
         """Connect each SunSpec device, poll it every cycle period, reconnect with back-off."""
@@ -436,6 +437,9 @@ class CemService:
         """Run until `stop` is set; then stop every part and close the servers."""
         self.grid.start()
         await self.start_devices()
+        for name, url in self.urls.items():
+            log.info("%s devices connect to %s", name, url)
+        self.started.set()
         tasks = [
             asyncio.ensure_future(self.grid.run(stop)),
             asyncio.ensure_future(self._meter(stop)),
