@@ -155,6 +155,9 @@ class CemConfig(_Model):
     """Control cycle period."""
     ev_mode: EVModeName = EVModeName.NOW
     """Car charging when no plan covers it (evcc's modes): now, minpv or pv."""
+    priority: tuple[str, ...] = ()
+    """Device names served first under a limit, in order (e.g. ["ev", "heat-pump"]); devices
+    not listed share what is left. §14a minimums always come first."""
     near_limit_share: Annotated[float, Field(gt=0, le=1)] = 0.9
     """Notify when import or export reaches this share of a limit."""
     meter: MeterPortConfig | None = None

@@ -549,6 +549,9 @@ class Scenario(_Model):
         for ev in self.events:
             if ev.target not in names and ev.target not in ("grid", "meter"):
                 raise ValueError(f"event at {ev.at}: unknown target {ev.target!r}")
+        unknown = [n for n in self.cem.priority if n not in names]
+        if unknown:
+            raise ValueError(f"cem.priority: {', '.join(map(repr, unknown))} not a device name")
         inverters = {p.name for p in self.pv} | {b.name for b in self.battery}
         for sp in self.cem.sunspec:
             if sp.device not in inverters:

@@ -230,3 +230,12 @@ def test_failsafe_values_survive_a_restart(tmp_path: Path) -> None:
     assert report is not None and report.state is LpcState.INIT
     assert report.failsafe.limit_w == 3000.0 and report.failsafe.duration_min_s == 3 * 3600.0
     assert report.effective_limit_w == 3000.0  # init applies the failsafe limit (LPC-901)
+
+
+def test_priority_names_become_registry_ids(tmp_path: Path) -> None:
+    sc = _scenario(tmp_path)
+    sc = sc.model_copy(update={"cem": sc.cem.model_copy(update={"priority": ("ev", "heat-pump")})})
+    run = Run(sc, tmp_path)
+    assert run.service.guard.priority == ("ev", "heat-pump")
+    run.service.registry.remove("ev")
+    assert run.service.guard.priority == ("heat-pump",)

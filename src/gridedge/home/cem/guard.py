@@ -14,6 +14,13 @@ consumers' proposals by water-filling:
 When the minimums alone exceed the budget, consumers hold their minimums, batteries discharge
 to cover what they can, and the *shortfall* is reported: the limit cannot be met, by how much.
 
+Two refinements on the even pour. `priority` (device ids, first served first) pours the budget
+above the minimums tier by tier: the first device gets what it asks before the second gets
+anything beyond its minimum; devices not listed share what is left. And a device that cannot
+run below a power (`min_running_w`: a car at 6 A on its phases, IEC 61851-1) and has no
+guarantee is not handed a share it cannot use: when its share falls below that power it gets 0
+and the power goes to the others, instead of being wasted as a ceiling nobody can reach.
+
 Devices that decide for themselves (no proposal: a heat pump on its own thermostat) are counted
 at their full power while they want power, so a compressor that starts between two cycles cannot
 break the limit. Production devices and discharging batteries add to the budget.
@@ -34,7 +41,7 @@ from gridedge.home.cem.orders import Orders
 from gridedge.home.cem.snapshot import DeviceView, Snapshot
 from gridedge.model.devices import DeviceKind
 
-__all__ = ["GuardResult", "LimitGuard", "water_fill"]
+__all__ = ["GuardResult", "LimitGuard", "tiered_fill", "water_fill"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +82,75 @@ def water_fill(budget: float, demands: list[float], minimums: list[float]) -> tu
     return caps, 0.0
 
 
+def tiered_fill(
+    budget: float,
+    demands: list[float],
+    minimums: list[float],
+    tiers: list[int],
+    running: list[float] | None = None,
+) -> tuple[list[float], float]:
+    """`water_fill` by priority tier (lower tier number first) with minimum running powers.
+
+    Every consumer first gets its minimum; the rest is water-filled over tier 0's demands, what
+    is left over tier 1's, and so on; what no demand takes is spread evenly as headroom over the
+    consumers that can run on it. A
+    consumer whose ceiling ends between 0 and its `running[i]` power with no minimum of its own
+    is dropped (ceiling 0) and the fill is redone without it, so its share goes to the others.
+    """
+    n = len(demands)
+    running = running if running is not None else [0.0] * n
+    dem = list(demands)
+    dropped: set[int] = set()
+    while True:
+        caps, short = water_fill(budget, [0.0 if i in dropped else d for i, d in enumerate(dem)], minimums)
+        if short > 0:
+            return caps, short
+        caps = list(minimums)
+        left = budget - sum(minimums)
+        for tier in sorted(set(tiers)):
+            idx = [i for i in range(n) if tiers[i] == tier and i not in dropped]
+            sub, _ = water_fill(
+                left + sum(caps[i] for i in idx), [dem[i] for i in idx], [caps[i] for i in idx]
+            )
+            pour = [min(c, max(dem[i], caps[i])) for c, i in zip(sub, idx, strict=True)]
+            for c, i in zip(pour, idx, strict=True):
+                left -= c - caps[i]
+                caps[i] = c
+        stuck = [
+            i
+            for i in range(n)
+            if i not in dropped and minimums[i] <= 0 and 1e-9 < caps[i] < running[i] - 1e-9 and dem[i] > 0
+        ]
+        if not stuck:
+            break
+        # drop the one furthest from running; the others may fit once its share is freed
+        dropped.add(max(stuck, key=lambda i: running[i] - caps[i]))
+    # headroom to those that can use any of it: not to a device idle below its running power
+    live = [i for i in range(n) if i not in dropped and (caps[i] >= running[i] or minimums[i] > 0)]
+    if left > 1e-9 and live:
+        extra = left / len(live)
+        for i in live:
+            caps[i] += extra
+    for i in dropped:
+        caps[i] = 0.0
+    return caps, 0.0
+
+
 class LimitGuard:
     """`settle` runs after the controllers; `budget` can be asked before them.
 
     `reserve_share` keeps that share of the consumption limit unallocated: the household's own
     appliances switch on between two cycles, and the guard only sees them in the next reading.
+    `priority`: device ids served first, in order (see the module docstring).
     """
 
     name = "limits"
 
-    def __init__(self, reserve_share: float = 0.02) -> None:
+    def __init__(self, reserve_share: float = 0.02, priority: tuple[str, ...] = ()) -> None:
         if not 0 <= reserve_share < 0.5:
             raise ValueError(f"reserve_share must be in [0, 0.5), got {reserve_share}")
         self.reserve_share = reserve_share
+        self.priority = priority
 
     def budget(self, snap: Snapshot) -> float | None:
         """What controllable devices may draw together under the consumption limit (None: no limit).
@@ -133,7 +196,12 @@ class LimitGuard:
             min(self._guaranteed(d), dem) if d.wants_power else 0.0
             for d, dem in zip(consumers, demands, strict=True)
         ]
-        caps, short = water_fill(room, demands, minimums)
+        last = len(self.priority)
+        tiers = [
+            self.priority.index(d.device_id) if d.device_id in self.priority else last for d in consumers
+        ]
+        running = [d.info.min_running_w for d in consumers]
+        caps, short = tiered_fill(room, demands, minimums, tiers, running)
         if short > 0:
             short = self._discharge(snap, orders, consumers, short)
         for d, c in zip(consumers, caps, strict=True):

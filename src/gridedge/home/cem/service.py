@@ -38,6 +38,7 @@ from gridedge.home.cem.controllers.surplus import EVMode
 from gridedge.home.cem.cycle import ControlCycle
 from gridedge.home.cem.failsafe_store import FailsafeStore
 from gridedge.home.cem.grid_link import GridLink, limit_configs
+from gridedge.home.cem.guard import LimitGuard
 from gridedge.home.cem.loop import ControlLoop
 from gridedge.home.cem.notify import NearLimitConfig, NearLimitNotifier
 from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions
@@ -123,8 +124,9 @@ class CemService:
             self.transport,
             NearLimitConfig(share=share, clear_share=share * 0.95, step_share=0.05),
         )
+        self.guard = LimitGuard()
         cycle = ControlCycle(
-            [PlanController(), ComfortController(), SurplusController(EVMode(cfg.ev_mode.value))]
+            [PlanController(), ComfortController(), SurplusController(EVMode(cfg.ev_mode.value))], self.guard
         )
         self.loop = ControlLoop(
             clock=clock,
@@ -168,6 +170,9 @@ class CemService:
             self.binding.unbind(info.device_id)
         self.tracker.set_pv_devices(a.info.device_id for a in self.registry.of_kind(DeviceKind.PV_INVERTER))
         self.loop.comfort = self._comfort()
+        self.guard.priority = tuple(
+            rid for name in self.cfg.priority if (rid := self.binding.registry_id(name)) is not None
+        )
         self._replan.set()
 
     def _comfort(self) -> tuple[Comfort, ...]:
