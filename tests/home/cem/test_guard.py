@@ -81,14 +81,14 @@ def test_a_car_that_cannot_run_on_its_share_gives_it_to_the_others() -> None:
 
 
 def _view(
-    device_id: str, kind: DeviceKind, max_w: float, power: float, *, running: float = 0.0
+    device_id: str, kind: DeviceKind, max_w: float, power: float, *, running: float = 0.0, min_w: float = 0.0
 ) -> DeviceView:
     info = DeviceInfo(
         device_id,
         kind,
         Protocol.SIM,
         ControlMode.POWER,
-        0.0,
+        min_w,
         max_w,
         guaranteed_min_w=0.0,
         min_running_w=running,
@@ -115,3 +115,25 @@ def test_guard_priority_and_running_power_in_a_cycle() -> None:
     # the car first: it takes the whole 5.5 kW, the boiler waits
     assert orders.bounds("ev")[1] == pytest.approx(5_500.0)
     assert orders.bounds("boiler")[1] == pytest.approx(0.0)
+
+
+def test_a_stale_device_report_does_not_undo_the_curtailment() -> None:
+    """The meter shows the curtailment a second before the inverter's own report does; taking that
+    difference as household load would lift the curtailment again (and oscillate)."""
+    guard = LimitGuard(reserve_share=0.0)
+    limits = ActiveLimits(export_w=1_000.0)
+    pv_before = _view("pv", DeviceKind.PV_INVERTER, 0.0, -4_100.0, min_w=-6_000.0)
+    floors = []
+    for t, net in ((0.0, -3_800.0), (1.0, -1_000.0), (2.0, -1_000.0)):
+        snap = Snapshot(t=t, now=T0, grid=GridPoint(net), devices=(pv_before,), limits=limits)
+        orders = Orders()
+        guard.settle(snap, orders)
+        floors.append(orders.bounds("pv")[0])
+    assert floors == pytest.approx([-1_300.0] * 3)
+    # without the window the second cycle would have believed a 3.1 kW household load
+    naive = LimitGuard(reserve_share=0.0, window_s=0.0)
+    orders = Orders()
+    naive.settle(
+        Snapshot(t=1.0, now=T0, grid=GridPoint(-1_000.0), devices=(pv_before,), limits=limits), orders
+    )
+    assert orders.bounds("pv")[0] == pytest.approx(-4_100.0)

@@ -14,12 +14,21 @@ from gridedge.clock import SimClock
 from gridedge.home.cem.grid_link import Rejected, topic
 from gridedge.home.cem.service import CemService, PlanSummary, meter_topic, plan_topic
 from gridedge.home.devices.registry import DeviceRegistry
-from gridedge.model.cem_config import CemConfig, LimitsConfig, PlannerConfig, TariffConfig, TariffKind
+from gridedge.model.cem_config import (
+    CemConfig,
+    LimitsConfig,
+    PlannerConfig,
+    SunSpecDeviceConfig,
+    TariffConfig,
+    TariffKind,
+)
 from gridedge.model.limits import Direction, FailsafeValues, Heartbeat, LimitState, LpcState, PowerLimit
-from gridedge.model.scenario import BatteryConfig, EVConfig, HeatPumpConfig, Scenario, SiteConfig
+from gridedge.model.scenario import BatteryConfig, EVConfig, HeatPumpConfig, PVConfig, Scenario, SiteConfig
 from gridedge.sim.build import build_site
 from gridedge.sim.devices.direct import direct_adapters
+from gridedge.sim.devices.sunspec_inverter import VirtualPVInverter
 from gridedge.sim.heatpump import HplibModel
+from gridedge.sim.pv import PVSystem
 from gridedge.sim.site import Metrology
 
 START = datetime.fromisoformat("2025-01-15T17:50:00+01:00")
@@ -239,3 +248,64 @@ def test_priority_names_become_registry_ids(tmp_path: Path) -> None:
     assert run.service.guard.priority == ("ev", "heat-pump")
     run.service.registry.remove("ev")
     assert run.service.guard.priority == ("heat-pump",)
+
+
+def test_lpp_export_limit_curtails_pv_through_sunspec(tmp_path: Path) -> None:
+    """The grid operator limits feed-in to 1 kW on a June noon; the service curtails the virtual
+    PV inverter over SunSpec Modbus TCP (model 123 WMaxLimPct) and the export stays under it."""
+    noon = datetime.fromisoformat("2025-06-17T12:00:00+02:00")
+    base = Scenario(site=SiteConfig(start=noon, seed=4), pv=(PVConfig(name="pv", kwp=6.0, phases=(1, 2, 3)),))
+    site = build_site(base, metrology=Metrology.PHASOR)
+    pv = site.load("pv")
+    assert isinstance(pv, PVSystem)
+    clock = SimClock(noon.astimezone(UTC))
+    bus = InProcessBus(clock)
+    exports: list[float] = []
+    limits: list[float | None] = []
+
+    async def main() -> None:
+        async with VirtualPVInverter(pv) as inverter:
+            sc = base.model_copy(
+                update={
+                    "tariff": TariffConfig(kind=TariffKind.FIXED),
+                    "cem": CemConfig(
+                        sunspec=(SunSpecDeviceConfig(device="pv", port=inverter.port),),
+                        limits=LimitsConfig(
+                            failsafe_store=str(tmp_path / "fs.json"), failsafe_production_kw=6.0
+                        ),
+                        planner=PlannerConfig(horizon_h=2),
+                    ),
+                }
+            )
+            service = CemService(sc, clock=clock, transport=bus, base_dir=tmp_path)
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(service.run(stop))
+            lpp = Direction.PRODUCTION
+            for s in range(240):
+                if s == 30:
+                    bus.publish(topic("home", lpp, "heartbeat"), Heartbeat(1), source="dso")
+                    bus.publish(
+                        topic("home", lpp, "limit"), PowerLimit(1000.0, True, direction=lpp), source="dso"
+                    )
+                if s > 30 and s % 30 == 0:
+                    bus.publish(topic("home", lpp, "heartbeat"), Heartbeat(s), source="dso")
+                sec = site.step()
+                inverter.publish(site.t)
+                assert sec.reading is not None and sec.reading.net_power_w is not None
+                exports.append(-sec.reading.net_power_w)
+                limits.append(service.grid.active(clock.monotonic()).export_w)
+                bus.publish(meter_topic("home"), sec.reading, source="meter")
+                await clock.advance(1.0)
+                await service.loop.drain()
+                await asyncio.sleep(0.01)  # Modbus TCP round trips on loopback
+            assert "pv" in service.registry
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(main())
+    assert limits[20] == 6000.0 and limits[40] == 1000.0  # init applies the failsafe production limit
+    assert max(exports[5:30]) > 3000, "a clear June noon exports several kW before the limit"
+    late = exports[45:]
+    assert max(late) < 1000.0 + 150.0, f"export over the 1 kW limit: {max(late):.0f} W"
+    assert min(late) > 500.0, "curtailed to the limit, not switched off"
+    assert pv.limit_w is not None and pv.limit_w < 2000.0

@@ -29,11 +29,18 @@ For the production limit (LPP) the guard curtails controllable PV pro rata when 
 export more than the limit; what PV outside gridedge's control exports is reported as shortfall.
 
 The loop is closed over the meter: a device that draws more than it reported shows up in the
-next reading as household load and shrinks the next cycle's budget.
+next reading as household load and shrinks the next cycle's budget. The household load is the
+meter's power minus the devices' reported powers, and the two never arrive at the same instant
+(a P1 telegram a second, a Modbus poll or an OCPP MeterValues a second or more apart): a device
+that just changed power makes the difference jump the other way for a cycle, and a guard that
+believed it would undo its own curtailment and oscillate. So the guard takes the household load
+on the safe side of its last few seconds: the highest value under a consumption limit, the
+lowest under a production limit (`window_s`, 5 s by default).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from gridedge.home.cem.minimums import guaranteed_minimum_w
@@ -146,11 +153,30 @@ class LimitGuard:
 
     name = "limits"
 
-    def __init__(self, reserve_share: float = 0.02, priority: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, reserve_share: float = 0.02, priority: tuple[str, ...] = (), window_s: float = 5.0
+    ) -> None:
         if not 0 <= reserve_share < 0.5:
             raise ValueError(f"reserve_share must be in [0, 0.5), got {reserve_share}")
+        if not window_s >= 0:
+            raise ValueError(f"window_s must be >= 0, got {window_s}")
         self.reserve_share = reserve_share
         self.priority = priority
+        self.window_s = window_s
+        self._bases: deque[tuple[float, float]] = deque()
+
+    def _base(self, snap: Snapshot, *, high: bool) -> float | None:
+        """The household load on the safe side of the last `window_s` seconds (see the module)."""
+        base = snap.base_load_w
+        if base is None:
+            return None
+        h = self._bases
+        if not h or h[-1][0] != snap.t:
+            h.append((snap.t, base))
+        while h and (h[0][0] < snap.t - self.window_s or h[0][0] > snap.t):
+            h.popleft()
+        values = [b for _, b in h]
+        return max(values) if high else min(values)
 
     def budget(self, snap: Snapshot) -> float | None:
         """What controllable devices may draw together under the consumption limit (None: no limit).
@@ -161,7 +187,7 @@ class LimitGuard:
         limit = snap.limits.import_w
         if limit is None:
             return None
-        base = snap.base_load_w
+        base = self._base(snap, high=True)
         return 0.0 if base is None else limit * (1.0 - self.reserve_share) - base
 
     def settle(self, snap: Snapshot, orders: Orders) -> GuardResult:
@@ -243,7 +269,7 @@ class LimitGuard:
     def _curtail_export(self, snap: Snapshot, orders: Orders, export_limit: float) -> float:
         if snap.grid is None:
             return 0.0
-        base = snap.base_load_w or 0.0
+        base = self._base(snap, high=False) or 0.0
         expected = {d.device_id: self._expected(d, orders) for d in snap.devices}
         site = base + sum(expected.values())
         excess = -site - export_limit  # W exported above the limit
