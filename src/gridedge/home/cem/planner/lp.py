@@ -85,22 +85,7 @@ class LpBuilder:
         h.addCols(
             self.ncol, cost, np.concatenate(self.lb), np.concatenate(self.ub), 0, empty_i, empty_i, empty_f
         )
-        if self.nrow:
-            r = np.concatenate(self.r) if self.r else np.zeros(0, np.int64)
-            c = np.concatenate(self.c) if self.c else np.zeros(0, np.int64)
-            v = np.concatenate(self.v) if self.v else empty_f
-            keep = v != 0.0
-            csr = coo_matrix((v[keep], (r[keep], c[keep])), shape=(self.nrow, self.ncol)).tocsr()
-            csr.sort_indices()
-            h.addRows(
-                self.nrow,
-                np.concatenate(self.row_lb),
-                np.concatenate(self.row_ub),
-                int(csr.nnz),
-                csr.indptr[:-1].astype(np.int32),
-                csr.indices.astype(np.int32),
-                csr.data.astype(np.float64),
-            )
+        self.add_rows_to(h)
         if self.integer:
             ints = np.concatenate(self.integer).astype(np.int32)
             h.changeColsIntegrality(
@@ -109,3 +94,24 @@ class LpBuilder:
         if self.offset:
             h.changeObjectiveOffset(self.offset)
         return h
+
+    def add_rows_to(self, h: highspy.Highs) -> None:
+        """Append this builder's rows to `h`, whose columns must include every column they use
+        (also used to add cuts to a model already in HiGHS: a builder with `ncol` set and no columns)."""
+        if not self.nrow:
+            return
+        r = np.concatenate(self.r) if self.r else np.zeros(0, np.int64)
+        c = np.concatenate(self.c) if self.c else np.zeros(0, np.int64)
+        v = np.concatenate(self.v) if self.v else np.zeros(0, np.float64)
+        keep = v != 0.0
+        csr = coo_matrix((v[keep], (r[keep], c[keep])), shape=(self.nrow, self.ncol)).tocsr()
+        csr.sort_indices()
+        h.addRows(
+            self.nrow,
+            np.concatenate(self.row_lb),
+            np.concatenate(self.row_ub),
+            int(csr.nnz),
+            csr.indptr[:-1].astype(np.int32),
+            csr.indices.astype(np.int32),
+            csr.data.astype(np.float64),
+        )

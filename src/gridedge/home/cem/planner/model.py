@@ -27,6 +27,10 @@ where energy has negative value: a binary is added in steps where the import pri
 or where PV that cannot be curtailed meets a negative export price or exceeds the export limit.
 A 96-step day thus usually carries no direction binaries at all, where EMHASS carries two per
 step. The result is netted per step anyway, so a plan returned at a MIP gap never shows both.
+
+Valid inequalities (`peak_cuts`) tie the EV's on/off binaries to the capacity peak: they cut
+off no integer plan and give the relaxation the discharge (or peak) that charging at >= 6 A
+really costs; without them the bench's slow tail sat on a 25 % root gap.
 """
 
 from __future__ import annotations
@@ -127,8 +131,9 @@ def quarter_groups(inputs: PlanInputs) -> list[IntArray]:
     return groups
 
 
-def build(inputs: PlanInputs) -> PlanModel:
-    """The MILP of `inputs` (see the module docstring for the formulation)."""
+def build(inputs: PlanInputs, *, cuts: bool = True) -> PlanModel:
+    """The MILP of `inputs` (see the module docstring for the formulation). `cuts=False` leaves
+    out `peak_cuts` (same optimum, weaker relaxation: for tests and comparisons)."""
     n = inputs.n
     dt = inputs.step_s / 3600.0
     pen = inputs.penalties
@@ -335,7 +340,7 @@ def build(inputs: PlanInputs) -> PlanModel:
             )
 
     lp.rows(n, rhs, rhs, terms)
-    return PlanModel(
+    model = PlanModel(
         inputs,
         lp,
         imp_ok,
@@ -351,8 +356,69 @@ def build(inputs: PlanInputs) -> PlanModel:
         peak,
         np.concatenate(slack) if slack else EMPTY,
     )
+    if cuts and tariff is not None and peak >= 0:
+        peak_cuts(lp, model, tariff.peak_kw)
+    return model
 
 
 def net_load_kw(inputs: PlanInputs) -> FloatArray:
     """Base load minus PV forecast (kW)."""
     return (inputs.base_load_w - inputs.pv_total_w) / 1000.0
+
+
+def peak_cuts(lp: LpBuilder, model: PlanModel, peak_lo: float) -> int:
+    """Add the EV-minimum-current x capacity-peak cuts for a peak known to be >= `peak_lo` (kW);
+    returns the number of rows added (0 without capacity tariff, EV binaries or 15-min steps).
+
+    Why: the LP relaxation of `p <= on x p_max, p >= on x p_min` lets a 3-phase car charge at
+    1-2 kW in every night step with `on` about 0.2, so the relaxation never sees that a real
+    session must run at >= 4.1 kW in fewer steps and either raise the month's peak or discharge
+    the battery. The LP bound then sits ~25 % below the optimum when the plan's cost nets out
+    near zero, and branch and bound on the ~50 session binaries cannot close a 0.5 % gap in 10 s.
+    Both cuts are disjunctive (Balas 1979, "Disjunctive programming"): written for on = 1 and
+    on = 0 and combined linearly in `on`, each valid in both states. For a counted 15-min step t
+    with c_t = base - PV (kW), import <= peak and every other load >= 0:
+
+    * on = 1: p - dis <= peak - c_t;  on = 0: p = 0 and -dis <= peak - peak_lo. Hence
+      `p - dis <= peak - peak_lo + (peak_lo - c_t) on` (dis: all batteries' discharge).
+    * the same with the heat pumps' power added, where their maximum X_t < peak_lo - c_t
+      (off: hp - dis <= X_t + peak - peak_lo): `p + hp - dis <= peak - peak_lo +
+      (peak_lo - c_t) on + X_t (1 - on)`; it says the heat pump cannot keep running while the
+      car takes its minimum under the peak.
+
+    Their strength grows as `peak_lo` approaches the optimal peak; `solve` raises it by bound
+    tightening on the relaxation (`tighten_peak`). With 1/3-phase switching `on` is on1 + on3.
+    Steps shorter than 15 min are skipped (the peak bounds a quarter's mean, not a step).
+    """
+    inputs = model.inputs
+    if model.peak < 0 or inputs.step_s < 900:
+        return 0
+    counts = inputs.capacity_counts()
+    c = net_load_kw(inputs)
+    hp_max = np.zeros(inputs.n)
+    for h in inputs.heat_pumps:
+        hp_max += h.max_electric_w / 1000.0
+    added = 0
+    for vv in model.evs:
+        keep = counts[vv.steps]
+        if not vv.on1.size or not keep.any():
+            continue
+        steps = vv.steps[keep]
+        ons = [vv.on1[keep]] + ([vv.on3[keep]] if vv.on3.size else [])
+        head = peak_lo - c[steps]
+        x = np.minimum(hp_max[steps], head)
+        with_hp = np.flatnonzero(x < head - 1e-9) if model.heat_pumps else EMPTY
+        for sel, hp in ((np.arange(steps.size), False), (with_hp, True)):
+            if not sel.size:
+                continue
+            k = sel.size
+            j = np.arange(k)
+            xs = x[sel] if hp else np.zeros(k)
+            terms: list[Term] = [(j, vv.p[keep][sel], 1.0), (j, model.peak, -1.0)]
+            terms += [(j, bv.dis[steps[sel]], -1.0) for bv in model.batteries]
+            if hp:
+                terms += [(j, hv.p[steps[sel]], 1.0) for hv in model.heat_pumps]
+            terms += [(j, on[sel], -(head[sel] - xs)) for on in ons]
+            lp.rows(k, -INF, xs - peak_lo, terms)
+            added += k
+    return added

@@ -6,10 +6,21 @@ gap would be 0.5 % of the penalty, leaving the economic part of the plan unoptim
 therefore finds the least relaxation; stage 2 keeps every slack at most at its stage-1 value,
 cuts the slacks' prices a thousandfold and re-optimises the money from the stage-1 plan (given
 as a start), within what is left of the time limit. Feasible cases take one stage.
+
+Each stage starts HiGHS from a known plan: stage 2 from stage 1's, stage 1 from
+`rounded_start` (the LP relaxation with its binaries rounded, the car in the steps the
+relaxation likes best). That plan's cost z bounds the capacity peak from below by
+optimality-based bound tightening (`tighten_peak`: minimise the peak over the LP relaxation
+plus `objective <= z`, repeated while the stronger `model.peak_cuts` it allows raise it;
+Gleixner et al. 2017, "Three enhancements for optimization-based bound tightening", J. Glob.
+Optim. 67). Only plans at least as good as the start survive it, and the start is handed to
+HiGHS (`setSolution`), so the optimum is kept. On the bench's hardest 192-step case this takes
+the root bound from 25 % to 1 % below the optimum (10 s time-out before, ~1 s after).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import highspy
@@ -17,7 +28,8 @@ import numpy as np
 
 from gridedge.home.cem.planner.costing import cost_breakdown, peak_kw
 from gridedge.home.cem.planner.inputs import FloatArray, PlanInputs
-from gridedge.home.cem.planner.model import PlanModel, build
+from gridedge.home.cem.planner.lp import LpBuilder
+from gridedge.home.cem.planner.model import PlanModel, build, peak_cuts
 from gridedge.home.cem.planner.relax import explain
 from gridedge.home.cem.planner.result import (
     AppliancePlan,
@@ -31,6 +43,8 @@ from gridedge.home.cem.planner.result import (
 
 STAGE2_PRICE_SCALE = 1e-3
 SLACK_TOL = 1e-6
+TIGHTEN_ROUNDS = 6
+PEAK_TOL_KW = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +101,139 @@ def _run(h: highspy.Highs, has_ints: bool) -> _Run:
     return _Run(None, SolveStatus.FAILED, 1.0)
 
 
+def _relaxation(model: PlanModel, h: highspy.Highs, threads: int) -> highspy.Highs:
+    """A copy of `h`'s current model with every integer column continuous. `threads` must match
+    the MIP's: HiGHS keeps one thread scheduler per process, set by the first solve."""
+    relax = highspy.Highs()  # type: ignore[no-untyped-call]
+    relax.silent()
+    relax.setOptionValue("threads", threads)
+    relax.passModel(h.getLp())
+    if model.lp.integer:
+        ints = np.concatenate(model.lp.integer).astype(np.int32)
+        relax.changeColsIntegrality(
+            ints.size, ints, np.full(ints.size, int(highspy.HighsVarType.kContinuous), np.uint8)
+        )
+    return relax
+
+
+def rounded_start(model: PlanModel, h: highspy.Highs, threads: int = 1) -> FloatArray | None:
+    """A feasible start for HiGHS from the LP relaxation: every binary rounded, except that each
+    car charges in the k steps where the relaxation's on-share is highest, k around the sum of
+    those shares (the number of steps at minimum current the relaxation pays for, thanks to
+    `model.peak_cuts`); the best of a few k after re-solving the LP with the binaries fixed.
+    None when no rounding is feasible.
+
+    Why: HiGHS's own root heuristics (RENS/RINS sub-MIPs) spend 1-2 s to find a plan within
+    0.5 % on the bench's 192-step cases whose root bound is already within the gap; this costs a
+    handful of LPs (~30 ms) and often lands within it, so the solve stops at the root."""
+    evs = [v for v in model.evs if v.on1.size]
+    if not evs or not model.lp.integer:
+        return None
+    relax = _relaxation(model, h, threads)
+    relax.run()
+    if relax.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    x = np.array(relax.getSolution().col_value, dtype=np.float64)
+    ints = np.concatenate(model.lp.integer).astype(np.int32)
+    fixed = np.clip(np.round(x[ints]), 0.0, 1.0)
+    relax.changeColsBounds(ints.size, ints, fixed, fixed)
+    share = [x[v.on1] + (x[v.on3] if v.on3.size else 0.0) for v in evs]
+    centre = [round(float(s.sum())) for s in share]
+    best: FloatArray | None = None
+    best_z = np.inf
+    for d in (-1, 0, 1):
+        for v, s, k0 in zip(evs, share, centre, strict=True):
+            on = np.zeros(s.size)
+            on[np.argsort(-s, kind="stable")[: max(0, k0 + d)]] = 1.0
+            if v.on3.size:
+                three = on * (x[v.on3] >= x[v.on1])
+                relax.changeColsBounds(v.on3.size, v.on3.astype(np.int32), three, three)
+                on = on - three
+            relax.changeColsBounds(v.on1.size, v.on1.astype(np.int32), on, on)
+        relax.run()
+        if relax.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            z = float(relax.getInfo().objective_function_value)
+            if z < best_z:
+                best_z = z
+                best = np.array(relax.getSolution().col_value, dtype=np.float64)
+    return best
+
+
+def tighten_peak(model: PlanModel, h: highspy.Highs, z: float, threads: int = 1) -> float | None:
+    """Lowest capacity peak (kW) of any solution of `h`'s LP relaxation with objective <= `z`,
+    after adding `model.peak_cuts` for it to `h` and raising the peak's lower bound; None when
+    the model has no peak or it could not be raised.
+
+    Valid for every plan costing at most `z` (it satisfies the relaxation and the cost row), so
+    the optimum is kept whenever a plan of cost `z` is known. The cuts it enables raise the
+    relaxation's minimum peak again, hence the few rounds (192-step bench case: 2.50 -> 2.674
+    -> 2.683 -> 2.6834 kW, optimum 2.685 kW, ~20 ms per LP)."""
+    if model.peak < 0:
+        return None
+    lp = h.getLp()
+    cost = np.array(lp.col_cost_, dtype=np.float64)
+    ncol = model.lp.ncol
+    relax = _relaxation(model, h, threads)
+    nz = np.flatnonzero(cost).astype(np.int32)
+    slack_z = 1e-7 * max(1.0, abs(z))
+    relax.addRow(-np.inf, z - float(lp.offset_) + slack_z, nz.size, nz, cost[nz])
+    relax.changeColsCost(ncol, np.arange(ncol, dtype=np.int32), np.zeros(ncol))
+    relax.changeColCost(model.peak, 1.0)
+    relax.changeObjectiveOffset(0.0)
+    lo = float(lp.col_lower_[model.peak])
+    best: float | None = None
+    for _ in range(TIGHTEN_ROUNDS):
+        relax.run()
+        if relax.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break
+        new = float(relax.getInfo().objective_function_value) - PEAK_TOL_KW
+        if new <= lo + PEAK_TOL_KW:
+            break
+        lo = new
+        best = lo
+        cuts = LpBuilder(ncol=ncol)
+        peak_cuts(cuts, model, lo)
+        for target in (relax, h):
+            cuts.add_rows_to(target)
+            target.changeColBounds(model.peak, lo, float(lp.col_upper_[model.peak]))
+    return best
+
+
+def _mip(
+    h: highspy.Highs, model: PlanModel, opts: SolverOptions, budget: float, start: FloatArray | None
+) -> tuple[_Run, float]:
+    """One stage: from `start` (else `rounded_start`), tighten the peak for plans no dearer than
+    it under `h`'s current prices, hand it to HiGHS as the incumbent and solve within `budget`.
+    Returns the run and the wall time used. Deterministic: no step depends on the clock."""
+    t0 = time.perf_counter()
+    x0 = start
+    if model.num_binaries and x0 is None:
+        x0 = rounded_start(model, h, opts.threads)
+    if model.num_binaries and x0 is not None:
+        lp = h.getLp()
+        z = float(np.array(lp.col_cost_) @ x0 + lp.offset_)
+        tighten_peak(model, h, z, opts.threads)
+    if x0 is not None:
+        h.setSolution(model.lp.ncol, np.arange(model.lp.ncol, dtype=np.int32), x0)
+    _configure(h, opts, budget - (time.perf_counter() - t0))
+    run = _run(h, model.num_binaries > 0)
+    if run.x is None and start is None and x0 is not None:
+        # HiGHS rejected the start and found nothing at least as good: keep the start, gap unknown
+        # (stage 2 keeps stage 1's plan instead)
+        run = _Run(x0, SolveStatus.TIME_LIMIT, 1.0)
+    return run, time.perf_counter() - t0
+
+
 def solve(model: PlanModel, options: SolverOptions | None = None) -> Plan:
     """Solve `model`; status FAILED (with an empty plan's shape and `message`) when HiGHS gives none."""
     opts = options or SolverOptions()
     h = model.lp.to_highs()
-    _configure(h, opts, opts.time_limit_s)
-    has_ints = model.num_binaries > 0
-    first = _run(h, has_ints)
-    elapsed = h.getRunTime()
+    first, elapsed = _mip(h, model, opts, opts.time_limit_s, None)
     run = first
     if first.x is not None and model.slack.size and (first.x[model.slack] > SLACK_TOL).any():
+        # a fresh copy: the cuts stage 1 added hold for plans no dearer than its incumbent
+        # under stage 1's prices, not under stage 2's
+        h = model.lp.to_highs()
         slack = model.slack
         h.changeColsBounds(
             slack.size,
@@ -112,12 +249,10 @@ def solve(model: PlanModel, options: SolverOptions | None = None) -> Plan:
         for cols in (model.imp_over, model.exp_over):
             money = costs[cols] - pen_g
             h.changeColsCost(cols.size, cols.astype(np.int32), money + pen_g * STAGE2_PRICE_SCALE)
-        h.setSolution(model.lp.ncol, np.arange(model.lp.ncol, dtype=np.int32), first.x)
         left = opts.time_limit_s - elapsed
         if left > 0.05:
-            _configure(h, opts, left)
-            second = _run(h, has_ints)
-            elapsed += h.getRunTime()
+            second, more = _mip(h, model, opts, left, first.x)
+            elapsed += more
             if second.x is not None:
                 run = second
     if run.x is None or (run.status is SolveStatus.TIME_LIMIT and run.gap > opts.accept_gap):
