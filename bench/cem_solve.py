@@ -70,7 +70,8 @@ def be_prices() -> dict[datetime, float]:
 
 @cache
 def spp() -> dict[datetime, float]:
-    """Synergrid solar production profile (share of the yearly yield per quarter), Flanders."""
+    """Synergrid solar production profile, Flanders: mean kW per kWp of each quarter hour (about
+    976 kWh per kWp in 2025)."""
     out: dict[datetime, float] = {}
     with gzip.open(corpus_file(SPP), "rt", encoding="ascii") as f:
         next(f)
@@ -88,7 +89,7 @@ def instance(rng: np.random.Generator, n: int, modulating: bool) -> PlanInputs:
     dam = np.array([be_prices()[t] for t in utc])
     rlp = load_profile(BaseLoadProfile.SYNERGRID_RLP0N, "flanders")
     base = np.array([rlp.watts_per_kwh(t.astimezone(TZ)) * 3500.0 for t in utc])
-    pv = np.array([spp()[t] * 950.0 * 5.0 * 4000.0 for t in utc]) * rng.uniform(0.3, 1.0)
+    pv = np.array([spp()[t] * 5.0 * 1000.0 for t in utc]) * rng.uniform(0.3, 1.0)  # kW per kWp x 5 kWp
     dwd = dwd_2015()
     doy0 = (start.astimezone(UTC) - datetime(start.year, 1, 1, tzinfo=UTC)).total_seconds() // 900
     outdoor = dwd.temperature[(int(doy0) + np.arange(n)) % dwd.temperature.size] - rng.uniform(0, 6)

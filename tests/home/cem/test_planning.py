@@ -247,3 +247,13 @@ def test_plan_powers_cap_pv_where_the_plan_curtails() -> None:
     powers = dict(plan_powers(plan, start) or ())
     assert powers["pv"] == pytest.approx(float(plan.pv[0].power_w[0]))
     assert powers["pv"] < 0
+
+
+def test_a_car_arriving_after_the_horizon_needs_nothing_yet() -> None:
+    sc = Scenario(ev=(EVConfig(arrival=time(18, 0), departure=time(7, 30)),))
+    start = datetime(2025, 10, 8, 8, 0, tzinfo=BRUSSELS)  # horizon 08:00..14:00, car due at 18:00
+    ctx = plan_inputs(sc, build_tariff(sc.tariff, be_prices(), start), start, horizon_steps=24)
+    (ev,) = ctx.inputs.evs
+    assert not ev.plugged.any() and ev.energy_needed_kwh == 0.0 and ev.deadline == 24
+    plan = Planner().plan(ctx.inputs)
+    assert plan.feasible

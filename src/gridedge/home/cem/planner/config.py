@@ -105,7 +105,7 @@ def ev_from_config(
     plugged = np.zeros(tl.n, dtype=np.bool_)
     plugged[max(0, min(first, tl.n)) : last] = True
     max_soc = max(cfg.target_soc, soc_now)
-    need = max(0.0, cfg.target_soc - soc_now) * cfg.capacity_kwh
+    need = max(0.0, cfg.target_soc - soc_now) * cfg.capacity_kwh if first < tl.n else 0.0
     if dep_step > tl.n:
         # departure after the horizon: only what the charger could not still deliver after the
         # horizon end is due within it (the next plans take the rest)
