@@ -138,3 +138,23 @@ def test_cem_config_errors_are_clear(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 2 and "cem.meter.tcp" in out.stderr
+
+
+def test_cem_on_a_capture_file_stops_at_its_end(tmp_path: Path) -> None:
+    capture = (ROOT / "examples" / "iskra-am550-p1-capture.txt").read_bytes()
+    three = b"/".join(capture.split(b"/")[:4])  # the first three telegrams (one a second)
+    (tmp_path / "three.txt").write_bytes(three)
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(
+        '[meter]\nprofile = "nl"\n[tariff]\nkind = "fixed"\n[cem.meter]\nfile = "three.txt"\n'
+        '[cem.limits]\nfailsafe_store = "fs.json"\n[cem.planner]\nhorizon_h = 2\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "gridedge", "cem", "--config", str(cfg), "--json", "--status-every", "60"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    last = json.loads(out.stdout.splitlines()[-1])
+    assert last["final"] is True and last["readings"] == 3

@@ -435,6 +435,9 @@ class CemService:
                 await task
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+        if task.done() and port.file is not None and not stop.is_set():
+            log.info("meter: the capture %s is replayed to its end: stopping", port.file)
+            stop.set()
 
     # ---- the whole service
 
