@@ -8,7 +8,7 @@ hour of 2025-10-01..19, the days of the corpus with true 15-minute Belgian day-a
 0.05 EUR/kWh grid fee, sell = DAM - 0.015 (the EMHASS note's BE case); Fluvius-like capacity
 tariff 4.19 EUR/kW/month with 2.5 kW already billed; import limit 9.2 kW (an LPC limit of 5 kW
 for 2 h in half of the instances). Base load: Synergrid RLP0N x 3 500 kWh; PV: Synergrid SPP x
-5 kWp; outdoor temperature: DWD 2015 same day (corpus, via gridedge.sim.profiles).
+5 kWp; outdoor temperature: DWD 2015 same day (corpus, via gridedge.physics.profiles).
 Devices: battery 10 kWh / 5 kW (terminal soc = start soc), EV 3-phase 6-16 A (1/3-phase
 switching in every other instance) arriving 17:00-20:00 needing 10-30 kWh by 07:30, hplib heat
 pump (scenario default, min modulation 0.3 with --modulating), washing machine (2 h profile) and
@@ -48,8 +48,8 @@ from gridedge.home.cem.planner import (
     solve,
 )
 from gridedge.model.scenario import BaseLoadProfile, BatteryConfig, EVConfig, HeatPumpConfig
+from gridedge.physics.profiles import corpus_file, dwd_2015, load_profile
 from gridedge.sim.heatpump import HplibModel
-from gridedge.sim.profiles import corpus_file, dwd_2015, load_profile
 
 TZ = ZoneInfo("Europe/Brussels")
 PRICES = "ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz"

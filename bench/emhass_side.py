@@ -103,7 +103,7 @@ from gridedge.home.cem.planner import (
     solve,
 )
 from gridedge.model.scenario import BaseLoadProfile
-from gridedge.sim.profiles import corpus_dir, corpus_file, load_profile
+from gridedge.physics.profiles import corpus_dir, corpus_file, load_profile
 
 HERE = Path(__file__).resolve().parent
 EMHASS_PYTHON = HERE / ".venv-emhass" / "bin" / "python"

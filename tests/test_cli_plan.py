@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gridedge.sim.profiles import corpus_file
+from gridedge.physics.profiles import corpus_file
 
 ROOT = Path(__file__).resolve().parents[1]
 BE15 = corpus_file("ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz")

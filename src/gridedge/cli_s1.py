@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from gridedge.home.analytics import AnalyticsUpdate, SecondTable
-    from gridedge.home.analytics.table import CycleTable
+    from gridedge.model.cycles import CycleTable
     from gridedge.ports.p1.readers import ChunkSource
     from gridedge.ports.s1.deframe import S1Deframer
 
@@ -150,7 +150,7 @@ def _num(x: float, decimals: int) -> float | None:
 
 
 def _times(table: CycleTable | SecondTable) -> list[float]:
-    from gridedge.home.analytics.table import CycleTable
+    from gridedge.model.cycles import CycleTable
 
     t = table.t_start if isinstance(table, CycleTable) else table.t
     out: list[float] = t.tolist()

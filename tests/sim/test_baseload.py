@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from gridedge.model.scenario import BaseLoadProfile, HouseholdConfig
+from gridedge.physics.profiles import synergrid_rlp0n
 from gridedge.sim.baseload import BaseLoad
 from gridedge.sim.electrical import Change, SiteContext
-from gridedge.sim.profiles import synergrid_rlp0n
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 RLP = CORPUS / "ems" / "synergrid_be" / "synergrid_rlp0n_2022-2026_15min.csv.gz"

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from gridedge.model.scenario import BatteryConfig
+from gridedge.physics.seeding import rng_for
 from gridedge.sim.battery import Battery
 from gridedge.sim.control import PowerSettable
-from gridedge.sim.electrical import SiteContext, rng_for
+from gridedge.sim.electrical import SiteContext
 
 START = datetime.fromisoformat("2025-06-17T00:00:00+02:00")
 

@@ -12,10 +12,10 @@ import pvlib
 import pytest
 
 from gridedge.model.scenario import PVConfig, SiteConfig
+from gridedge.physics.weather import ClearSkyWeather
 from gridedge.sim.control import PowerSettable, Switchable
 from gridedge.sim.electrical import HARMONICS, Change, SiteContext
 from gridedge.sim.pv import PVSystem
-from gridedge.sim.weather import ClearSkyWeather
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*dayofyear.*:DeprecationWarning")  # pvlib 0.16 on pandas 3
 

@@ -3,7 +3,7 @@
 The quarter-hour mean comes from the profile the `HouseholdConfig` names (Synergrid RLP0N, share
 of annual energy per quarter hour on the Belgian wall clock; or BDEW H0 / H0-dynamic / H25, kW
 per 1000 kWh/a in German standard time) times `annual_kwh`, mapped onto the sim date by
-`gridedge.sim.profiles`. Within a quarter hour the power changes every minute by seeded,
+`gridedge.physics.profiles`. Within a quarter hour the power changes every minute by seeded,
 positively correlated log-normal factors (sigma 0.35, lag-1 correlation 0.6) normalised to a mean
 of exactly 1, so the profile's quarter-hour energy is kept while the meter still sees the
 restless load of fridges, standby supplies, lighting and electronics that a 15-minute profile
@@ -26,6 +26,8 @@ from typing import Final
 import numpy as np
 
 from gridedge.model.scenario import HouseholdConfig, SiteConfig
+from gridedge.physics.profiles import LoadProfile, load_profile
+from gridedge.physics.seeding import rng_for
 from gridedge.sim.electrical import (
     NO_CHANGES,
     OFF,
@@ -36,9 +38,7 @@ from gridedge.sim.electrical import (
     Signature,
     SiteContext,
     material,
-    rng_for,
 )
-from gridedge.sim.profiles import LoadProfile, load_profile
 
 MIXED_HARMONICS: Final = {
     3: (0.11, 170.0),

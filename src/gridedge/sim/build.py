@@ -8,6 +8,7 @@ three-phase variant of the same home).
 from __future__ import annotations
 
 from gridedge.model.scenario import Scenario
+from gridedge.physics.weather import Weather, weather_from_config
 from gridedge.sim.appliances.factory import appliance_from_config
 from gridedge.sim.baseload import BaseLoad
 from gridedge.sim.battery import Battery
@@ -16,7 +17,6 @@ from gridedge.sim.ev import EVCharger
 from gridedge.sim.heatpump import HeatPump
 from gridedge.sim.pv import PVSystem
 from gridedge.sim.site import Metrology, VirtualSite
-from gridedge.sim.weather import Weather, weather_from_config
 
 
 def build_loads(scenario: Scenario, weather: Weather) -> tuple[list[Load], dict[str, int]]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gridedge.home.analytics.table import CycleTable
+from gridedge.model.cycles import CycleTable
 from gridedge.model.waveform import WaveformChunk
 from gridedge.sim.electrical import HARMONICS
 from gridedge.sim.household import CycleBlock

@@ -21,7 +21,6 @@ part is generation (PV, a discharging battery); Q > 0 is inductive.
 from __future__ import annotations
 
 import math
-import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from gridedge.sim.weather import Weather
+    from gridedge.physics.weather import Weather
 
 HARMONICS: Final = np.array([1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 39])
 """Odd harmonic orders modelled; the 39th (1950 Hz at 50 Hz) is the last below the Nyquist limit of
@@ -208,11 +207,6 @@ class SiteContext:
     def local(self, t: float) -> datetime:
         """Local wall time at sim time `t` (s since start)."""
         return (self.start + timedelta(seconds=t)).astimezone(self.zone)
-
-
-def rng_for(seed: int, name: str) -> np.random.Generator:
-    """A generator for one component: stable across runs and independent of creation order."""
-    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(name.encode())]))
 
 
 class Load(ABC):

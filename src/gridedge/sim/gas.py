@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 
 from gridedge.model.scenario import GasMeterConfig
-from gridedge.sim.electrical import SiteContext, rng_for
+from gridedge.physics.seeding import rng_for
+from gridedge.sim.electrical import SiteContext
 
 _BASE_C = 15.0
 _DEGREE_HOURS_PER_YEAR = 48_000.0

@@ -20,7 +20,8 @@ from functools import lru_cache
 import numpy as np
 
 from gridedge.model.scenario import GridConfig
-from gridedge.sim.electrical import HARMONICS, PHASE_ANGLE, ComplexArray, FloatArray, H, rng_for
+from gridedge.physics.seeding import rng_for
+from gridedge.sim.electrical import HARMONICS, PHASE_ANGLE, ComplexArray, FloatArray, H
 
 _BACKGROUND = {3: (0.35, 10.0), 5: (0.8, 200.0), 7: (0.45, 40.0), 11: (0.15, 150.0), 13: (0.1, 80.0)}
 """Shape of the background voltage distortion: order -> (relative weight, angle in degrees)."""

@@ -46,9 +46,9 @@ from numbers import Real
 from typing import Final
 
 from gridedge.model.scenario import HeatPumpConfig, SiteConfig
+from gridedge.physics.profiles import hplib_row
+from gridedge.physics.weather import Weather
 from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Load, LoadKind, Signature, SiteContext, material
-from gridedge.sim.profiles import hplib_row
-from gridedge.sim.weather import Weather
 
 SIX_PULSE_HARMONICS: Final = {
     5: (0.33, 180.0),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from gridedge.physics.seeding import rng_for
 from gridedge.sim.electrical import (
     HARMONICS,
     NOMINAL_V,
@@ -34,7 +35,6 @@ from gridedge.sim.electrical import (
     Load,
     Signature,
     SiteContext,
-    rng_for,
 )
 from gridedge.sim.grid import GridSupply
 

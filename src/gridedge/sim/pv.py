@@ -1,12 +1,9 @@
 """A grid-tied PV system: pvlib physics once per sim day, a cheap look-up every second.
 
-Per sim day and per minute: solar position (pvlib SPA, NREL numpy), the plane-of-array
-irradiance of the weather's GHI/DNI/DHI (`irradiance.get_total_irradiance`, Hay-Davies sky
-diffuse, albedo 0.2), the Fresnel incidence-angle loss of the beam (`iam.physical`), the cell
-temperature (Faiman, IEC 61853-2, wind 1 m/s), PVWatts DC (gamma -0.37 %/K, a typical mono-Si
-module), `system_losses` (soiling, wiring, mismatch: PVWatts' 14 % default) and the PVWatts
-inverter (nominal efficiency 96 %, clipping at `inverter_kw`). Between the minutes the AC power
-is interpolated linearly, so a passing cloud edge shows as a ramp over a minute or two.
+The available AC power per minute of each sim day comes from `gridedge.physics.solar` (solar
+position, plane-of-array irradiance, cell temperature, PVWatts DC and inverter), the same model
+the energy manager forecasts with. Between the minutes the AC power is interpolated linearly, so
+a passing cloud edge shows as a ramp over a minute or two.
 
 Electrically the inverter injects current at unity power factor (the usual setting of small
 inverters; EN 50549-1 leaves the reactive-power mode to the grid operator) as
@@ -23,16 +20,16 @@ WMaxLim or an export limit): it acts from the next second.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from gridedge.model.scenario import PVConfig, SiteConfig
+from gridedge.physics.solar import PVArray, day_ac_power
+from gridedge.physics.weather import DAY_S, ClearSkyWeather, Weather
 from gridedge.sim.electrical import (
     NO_CHANGES,
     OFF,
@@ -43,7 +40,6 @@ from gridedge.sim.electrical import (
     SiteContext,
     material,
 )
-from gridedge.sim.weather import DAY_S, ClearSkyWeather, Weather, irradiance_many, temperature_many
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -61,64 +57,10 @@ INVERTER_HARMONICS: Final = {
 """Current harmonics of a grid-tied inverter relative to the fundamental, (ratio, angle in degrees):
 THD about 2.3 %, below the IEEE 1547-2018 Table 26 limits."""
 
-ETA_INVERTER: Final = 0.96
-GAMMA_PDC: Final = -0.0037
 RECONNECT_S: Final = 60.0
 """EN 50549-1 §4.10: observation time before reconnecting after a trip."""
 RAMP_PER_S: Final = 0.10 / 60.0
 """EN 50549-1 §4.10: after reconnection at most 10 % of rated power per minute."""
-
-
-@lru_cache(maxsize=64)
-def solar_position_day(latitude: float, longitude: float, epoch0: float) -> tuple[FloatArray, FloatArray]:
-    """Apparent zenith and azimuth (degrees) every 60 s of the day from `epoch0` (1441 points)."""
-    import pandas as pd
-    import pvlib
-
-    times = pd.DatetimeIndex(pd.to_datetime(epoch0 + 60.0 * np.arange(1441), unit="s", utc=True))
-    with warnings.catch_warnings():  # pvlib 0.16 on pandas 3 warns about its own use of dayofyear
-        warnings.simplefilter("ignore", DeprecationWarning)
-        sp = pvlib.solarposition.get_solarposition(times, latitude, longitude)
-    zen = sp["apparent_zenith"].to_numpy(np.float64)
-    azi = sp["azimuth"].to_numpy(np.float64)
-    zen.setflags(write=False)
-    azi.setflags(write=False)
-    return zen, azi
-
-
-@lru_cache(maxsize=256)
-def plane_of_array_day(
-    weather: Weather, latitude: float, longitude: float, epoch0: float, day: int, tilt: float, azimuth: float
-) -> tuple[FloatArray, FloatArray]:
-    """Effective plane-of-array irradiance (W/m², after the incidence-angle loss) and cell
-    temperature (°C) every 60 s of sim day `day`, for a plane at `tilt` / `azimuth`.
-
-    Cached per weather instance, plane and day: the homes of a street share their weather
-    (`weather_from_config`), so arrays of the same orientation cost one pvlib run per day.
-    """
-    import pandas as pd
-    import pvlib
-
-    ts: FloatArray = day * DAY_S + 60.0 * np.arange(1441, dtype=np.float64)
-    ghi, dni, dhi = irradiance_many(weather, ts)
-    temp_air = temperature_many(weather, ts)
-    zen, azi = solar_position_day(latitude, longitude, epoch0)
-    times = pd.DatetimeIndex(pd.to_datetime(epoch0 + 60.0 * np.arange(1441), unit="s", utc=True))
-    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy(np.float64)
-    dni = np.where(zen < 90.0, dni, 0.0)
-    poa = pvlib.irradiance.get_total_irradiance(
-        tilt, azimuth, zen, azi, dni, ghi, dhi, dni_extra=dni_extra, albedo=0.2, model="haydavies"
-    )
-    aoi = pvlib.irradiance.aoi(tilt, azimuth, zen, azi)
-    iam = np.nan_to_num(np.asarray(pvlib.iam.physical(aoi), dtype=np.float64))
-    direct = np.nan_to_num(np.asarray(poa["poa_direct"], dtype=np.float64))
-    diffuse = np.nan_to_num(np.asarray(poa["poa_diffuse"], dtype=np.float64))
-    glob = np.nan_to_num(np.asarray(poa["poa_global"], dtype=np.float64))
-    effective = np.clip(direct * iam + diffuse, 0.0, None)
-    t_cell = np.asarray(pvlib.temperature.faiman(glob, temp_air, wind_speed=1.0), dtype=np.float64)
-    effective.setflags(write=False)
-    t_cell.setflags(write=False)
-    return effective, t_cell
 
 
 class PVSystem(Load):
@@ -133,8 +75,9 @@ class PVSystem(Load):
         self.seed = seed
         self.latitude = site.latitude
         self.longitude = site.longitude
-        self.pdc0_w = cfg.kwp * 1000.0
-        self.pac_max_w = (cfg.inverter_kw if cfg.inverter_kw is not None else 0.9 * cfg.kwp) * 1000.0
+        self.array = PVArray.from_config(cfg, site)
+        self.pdc0_w = self.array.pdc0_w
+        self.pac_max_w = self.array.pac_max_w
         self.limit_w: float | None = None
         self.on = True
         self._weather = weather
@@ -172,25 +115,7 @@ class PVSystem(Load):
 
     def day_ac_power(self, day: int, weather: Weather) -> FloatArray:
         """Available AC power (W, positive) every 60 s over sim day `day` (1441 points)."""
-        with warnings.catch_warnings():  # pvlib 0.16 on pandas 3 warns about its own use of dayofyear
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return self._day_ac_power(day, weather)
-
-    def _day_ac_power(self, day: int, weather: Weather) -> FloatArray:
-        epoch0 = self._epoch0 + day * DAY_S
-        cfg = self.cfg
-        effective, t_cell = plane_of_array_day(
-            weather, self.latitude, self.longitude, epoch0, day, cfg.tilt_deg, cfg.azimuth_deg
-        )
-        import pvlib
-
-        pdc = np.asarray(
-            pvlib.pvsystem.pvwatts_dc(effective, t_cell, self.pdc0_w, GAMMA_PDC), dtype=np.float64
-        )
-        pdc = np.clip(np.nan_to_num(pdc), 0.0, None) * (1.0 - cfg.system_losses)
-        pac = pvlib.inverter.pvwatts(pdc, self.pac_max_w / ETA_INVERTER, eta_inv_nom=ETA_INVERTER)
-        out: FloatArray = np.clip(np.nan_to_num(np.asarray(pac, dtype=np.float64)), 0.0, self.pac_max_w)
-        return out
+        return day_ac_power(self.array, weather, self._epoch0, day)
 
     def available_w(self, t: float, ctx: SiteContext | None = None) -> float:
         """AC power the array could deliver at sim time t, before any limit (W, positive)."""

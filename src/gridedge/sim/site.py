@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from gridedge.model.reading import MeterReading
 from gridedge.model.scenario import EventAction, EventConfig, S1Config, S1Sampling, Scenario
+from gridedge.physics.weather import Weather
 from gridedge.ports.s1.frame import S1FrameEncoder, S1FrameInfo, to_counts
 from gridedge.sim.control import (
     CurrentSettable,
@@ -36,7 +37,6 @@ from gridedge.sim.meter import VirtualMeter, telegram
 from gridedge.sim.metrology import measure_phasors, measure_samples
 from gridedge.sim.script import EventScript
 from gridedge.sim.waveform import Samples, WaveformSynth
-from gridedge.sim.weather import Weather
 
 log = logging.getLogger(__name__)
 

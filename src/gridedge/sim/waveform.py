@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridedge.model.scenario import S1Config, S1Sampling
-from gridedge.sim.electrical import HARMONICS, ComplexArray, FloatArray, rng_for
+from gridedge.physics.seeding import rng_for
+from gridedge.sim.electrical import HARMONICS, ComplexArray, FloatArray
 from gridedge.sim.household import CycleBlock
 
 _SQRT2 = math.sqrt(2.0)

@@ -18,8 +18,8 @@ from gridedge.home.cem.notify import (
     near_limit_topic,
 )
 from gridedge.model.reading import Measure, MeterReading, PhaseReading
+from gridedge.physics.profiles import corpus_file
 from gridedge.ports.p1.decoder import decode
-from gridedge.sim.profiles import corpus_file
 
 FLUVIUS = corpus_file("p1/ndokter_dsmr_parser/telegram_fluvius_v171.txt")
 

@@ -10,8 +10,9 @@ import pytest
 from appliance_support import ZONE, context, make, run
 
 from gridedge.model.scenario import ApplianceKind
+from gridedge.physics.seeding import rng_for
 from gridedge.sim.appliances.usage import PROFILES, UsageProcess
-from gridedge.sim.electrical import SiteContext, rng_for
+from gridedge.sim.electrical import SiteContext
 
 
 def _starts(kind: ApplianceKind, per_day: float, days: int, ctx: SiteContext | None = None) -> list[float]:

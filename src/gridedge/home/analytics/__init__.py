@@ -29,7 +29,7 @@ from gridedge.home.analytics.quality import (
     VoltageEventDetector,
 )
 from gridedge.home.analytics.seconds import SecondAggregator, SecondTable, seconds_of
-from gridedge.home.analytics.table import CycleTable
+from gridedge.model.cycles import CycleTable
 from gridedge.model.waveform import WaveformChunk
 
 __all__ = [

@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gridedge.home.analytics.table import BoolArray, CycleTable, FloatArray, IntArray
+from gridedge.model.cycles import BoolArray, CycleTable, FloatArray, IntArray
 from gridedge.model.waveform import WaveformChunk
 
 _TAPS = 8

@@ -21,7 +21,7 @@ from enum import StrEnum
 import numpy as np
 
 from gridedge.home.analytics.quality import EventKind, EventStart
-from gridedge.home.analytics.table import CycleTable, FloatArray
+from gridedge.model.cycles import CycleTable, FloatArray
 from gridedge.model.waveform import WaveformChunk
 
 

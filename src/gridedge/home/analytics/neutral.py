@@ -27,7 +27,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from gridedge.home.analytics.table import BoolArray, CycleTable, FloatArray
+from gridedge.model.cycles import BoolArray, CycleTable, FloatArray
 
 
 class NeutralIssue(StrEnum):

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gridedge.home.analytics.table import BoolArray, CycleTable, FloatArray
+from gridedge.model.cycles import BoolArray, CycleTable, FloatArray
 
 
 class EventKind(StrEnum):

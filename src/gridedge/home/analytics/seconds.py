@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gridedge.home.analytics.cycles import concat_cycle_tables, empty_cycle_table
-from gridedge.home.analytics.table import CycleTable, FloatArray, IntArray
+from gridedge.model.cycles import CycleTable, FloatArray, IntArray
 
 
 @dataclass(frozen=True, slots=True)

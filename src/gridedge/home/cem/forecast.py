@@ -3,14 +3,14 @@
 All three return frozen dataclasses of numpy arrays on the planner's UTC grid (`start`, `step_s`,
 one value per step: the mean over the step).
 
-* PV: the physics of `gridedge.sim.pv.PVSystem` (pvlib plane-of-array, PVWatts DC and inverter) on
-  the weather of `gridedge.sim.weather` (pvlib Ineichen clear sky without clouds, or the DWD 2015
-  year), corrected by recent measurements: the ratio of measured to modelled energy over the last
-  hours, bounded, decaying toward 1 over the horizon (a persistence-of-clear-sky-index forecast,
-  the usual intraday baseline).
+* PV: `gridedge.physics.solar` (pvlib plane-of-array, PVWatts DC and inverter), the model the
+  simulated PV system runs, on the weather of `gridedge.physics.weather` (pvlib Ineichen clear
+  sky without clouds, or the DWD 2015 year), corrected by recent measurements: the ratio of
+  measured to modelled energy over the last hours, bounded, decaying toward 1 over the horizon
+  (a persistence-of-clear-sky-index forecast, the usual intraday baseline).
 * Base load: the mean of the same local weekday and wall-clock time over the last `weeks` weeks of
   history; steps with fewer than `min_weeks` usable weeks take the standard load profile of the
-  household (Synergrid RLP0N or BDEW, `gridedge.sim.profiles`) scaled to `annual_kwh`.
+  household (Synergrid RLP0N or BDEW, `gridedge.physics.profiles`) scaled to `annual_kwh`.
 * Temperature: the weather source's outdoor temperature (clear-sky sinusoid or DWD 2015).
 """
 
@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from gridedge.model.scenario import HouseholdConfig, PVConfig, SiteConfig, WeatherConfig, WeatherSource
-from gridedge.sim.profiles import load_profile
-from gridedge.sim.pv import PVSystem
-from gridedge.sim.weather import DAY_S, ClearSkyWeather, DwdWeather, Weather, temperature_many
+from gridedge.physics.profiles import load_profile
+from gridedge.physics.solar import PVArray, day_ac_power
+from gridedge.physics.weather import DAY_S, ClearSkyWeather, DwdWeather, Weather, temperature_many
 
 FloatArray = npt.NDArray[np.float64]
 WEEK_S: Final = 7 * 86400
@@ -111,12 +111,12 @@ def _pv_model_w(
     """Mean modelled AC power per step for `n` steps from `origin` (sum over arrays)."""
     total_s = n * step_s
     days = max(1, math.ceil(total_s / DAY_S))
-    at_origin = site.model_copy(update={"start": origin})
+    epoch0 = origin.timestamp()
     per_minute = np.zeros(days * 1440 + 1)
     for cfg in arrays:
-        pv = PVSystem(cfg, at_origin, weather)
+        array = PVArray.from_config(cfg, site)
         for d in range(days):
-            per_minute[d * 1440 : d * 1440 + 1441] += pv.day_ac_power(d, weather) * (
+            per_minute[d * 1440 : d * 1440 + 1441] += day_ac_power(array, weather, epoch0, d) * (
                 np.r_[np.ones(1440), 1.0] if d == days - 1 else np.r_[np.ones(1440), 0.0]
             )
     seg = 0.5 * (per_minute[:-1] + per_minute[1:])  # trapezoid mean of each minute

@@ -355,8 +355,8 @@ def price_resolution_s(
 
 
 def tariffs_yaml_dir() -> Path:
-    """`corpus/ems/synergrid_be/tariffs_yaml` (corpus located like `gridedge.sim.profiles`)."""
-    from gridedge.sim.profiles import corpus_dir
+    """`corpus/ems/synergrid_be/tariffs_yaml` (corpus located like `gridedge.physics.profiles`)."""
+    from gridedge.physics.profiles import corpus_dir
 
     return corpus_dir() / TARIFFS_YAML
 

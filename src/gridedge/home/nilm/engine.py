@@ -27,11 +27,11 @@ from typing import Protocol
 import numpy as np
 
 from gridedge.bus.envelope import Transport
-from gridedge.home.analytics.table import CycleTable
 from gridedge.home.nilm.events import CycleEventDetector, DetectedEvent, StepConfig
 from gridedge.home.nilm.lowrate import P1_STEP_CONFIG, LowRateDetector, PowerSample, sample_from_reading
 from gridedge.home.nilm.signature import EventSignature
 from gridedge.home.nilm.tracker import UNKNOWN_LABEL, ApplianceState, ApplianceTracker, Transition
+from gridedge.model.cycles import CycleTable
 from gridedge.model.reading import MeterReading
 from gridedge.model.waveform import WaveformChunk
 

@@ -36,9 +36,9 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from gridedge.home.analytics.table import CycleTable
 from gridedge.home.nilm.cycle import signature_from_cycle
 from gridedge.home.nilm.signature import WAVEFORM_POINTS, EventSignature
+from gridedge.model.cycles import CycleTable
 from gridedge.model.waveform import WaveformChunk
 
 FloatArray = npt.NDArray[np.float64]

@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from gridedge.model.scenario import ApplianceKind
+from gridedge.physics.seeding import rng_for
 from gridedge.sim.appliances.catalog import CATALOG, KindSpec
 from gridedge.sim.appliances.usage import UsageProcess
-from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Inrush, Load, Signature, SiteContext, rng_for
+from gridedge.sim.electrical import NO_CHANGES, OFF, Change, Inrush, Load, Signature, SiteContext
 
 Callback = Callable[[float, SiteContext], None]
 

@@ -28,9 +28,10 @@ from gridedge.model.sunspec import (
     InverterState,
     ModelDef,
 )
+from gridedge.physics.solar import ETA_INVERTER
 from gridedge.sim.devices.sunspec_server import PointValues, RegisterMap, SunSpecDevice, fit_sf
 from gridedge.sim.electrical import NOMINAL_V
-from gridedge.sim.pv import ETA_INVERTER, PVSystem
+from gridedge.sim.pv import PVSystem
 
 PCT_SF = -2
 """Scale factor of `WMaxLimPct`: 0.01 % steps."""

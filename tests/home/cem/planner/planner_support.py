@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from gridedge.home.cem.planner import PlanInputs
-from gridedge.sim.profiles import corpus_file
+from gridedge.physics.profiles import corpus_file
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 BE_DAM = "ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz"

@@ -12,7 +12,13 @@ import pvlib
 import pytest
 
 from gridedge.model.scenario import SiteConfig, WeatherConfig, WeatherSource
-from gridedge.sim.weather import ClearSkyWeather, DwdWeather, Weather, irradiance_many, weather_from_config
+from gridedge.physics.weather import (
+    ClearSkyWeather,
+    DwdWeather,
+    Weather,
+    irradiance_many,
+    weather_from_config,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*dayofyear.*:DeprecationWarning")  # pvlib 0.16 on pandas 3
 

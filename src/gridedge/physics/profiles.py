@@ -1,4 +1,4 @@
-"""Corpus data the virtual household runs on: load profiles, the DWD weather year, hplib heat pumps.
+"""Corpus data the simulator and the forecasts run on: load profiles, the DWD weather year, hplib heat pumps.
 
 Every file is read once per process (`functools.cache`) and kept as plain numpy arrays, so a
 thousand simulated households share one copy. The corpus sits beside the repository

@@ -34,8 +34,8 @@ import numpy.typing as npt
 from scipy.signal import lfilter
 
 from gridedge.model.scenario import SiteConfig, WeatherConfig, WeatherSource
-from gridedge.sim.electrical import rng_for
-from gridedge.sim.profiles import dwd_2015
+from gridedge.physics.profiles import dwd_2015
+from gridedge.physics.seeding import rng_for
 
 FloatArray = npt.NDArray[np.float64]
 
