@@ -309,3 +309,29 @@ def test_lpp_export_limit_curtails_pv_through_sunspec(tmp_path: Path) -> None:
     assert max(late) < 1000.0 + 150.0, f"export over the 1 kW limit: {max(late):.0f} W"
     assert min(late) > 500.0, "curtailed to the limit, not switched off"
     assert pv.limit_w is not None and pv.limit_w < 2000.0
+
+
+def test_capacity_tariff_feeds_the_peak_watch_and_the_plans_grid(tmp_path: Path) -> None:
+    sc = _scenario(tmp_path)
+    sc = sc.model_copy(
+        update={
+            "tariff": TariffConfig(kind=TariffKind.FIXED, capacity_eur_per_kw_year=50.24, month_peak_kw=3.5)
+        }
+    )
+    run = Run(sc, tmp_path)
+
+    async def main() -> None:
+        await run.start()
+        for _ in range(30):
+            await run.second()
+        await run.close()
+
+    asyncio.run(main())
+    snap = run.service.loop.snapshot()
+    assert snap.peak is not None and snap.peak.cap_w >= 3500.0
+    assert 30.0 <= snap.peak.elapsed_s <= 31.0 + 300.0  # 17:50:30 is 5.5 min into the quarter
+    assert snap.peak.imported_wh > 0
+    plan = run.service.plan
+    assert plan is not None and snap.plan_grid_w is not None
+    k = plan.timeline.step_at(snap.now)
+    assert snap.plan_grid_w == float(plan.grid_import_w[k] - plan.grid_export_w[k])

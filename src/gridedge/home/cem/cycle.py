@@ -3,8 +3,9 @@
 The fixed input-process-output cycle of OpenEMS (peers.md): inputs are frozen in a `Snapshot`,
 controllers run in priority order, outputs are the setpoints the loop sends to devices. Priority
 here: the limit guard's budget first (safety), then the plan, then comfort (which corrects the
-plan), then self-consumption for devices nobody spoke for; the guard then shares its budget over
-what they asked (`home.cem.guard`). I/O lives in `home.cem.loop`.
+plan), the battery on the plan's grid exchange (forecast errors), the capacity tariff's quarter
+hour (unforeseen loads), then self-consumption for devices nobody spoke for; the guard then
+shares its budget over what they asked (`home.cem.guard`). I/O lives in `home.cem.loop`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gridedge.home.cem.controllers import ComfortController, Controller, PlanController, SurplusController
+from gridedge.home.cem.controllers import (
+    ComfortController,
+    Controller,
+    GridTargetController,
+    PeakController,
+    PlanController,
+    SurplusController,
+)
 from gridedge.home.cem.guard import LimitGuard
 from gridedge.home.cem.orders import Orders
 from gridedge.home.cem.snapshot import Snapshot
@@ -37,7 +45,13 @@ class CycleDecision:
 
 
 def default_controllers() -> list[Controller]:
-    return [PlanController(), ComfortController(), SurplusController()]
+    return [
+        PlanController(),
+        ComfortController(),
+        GridTargetController(),
+        PeakController(),
+        SurplusController(),
+    ]
 
 
 class ControlCycle:

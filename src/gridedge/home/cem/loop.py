@@ -22,6 +22,7 @@ from gridedge.bus.envelope import Transport
 from gridedge.clock import Clock
 from gridedge.home.cem.cycle import ControlCycle, CycleDecision
 from gridedge.home.cem.notify import ActiveLimits, NearLimitNotifier
+from gridedge.home.cem.peak import PeakWatch
 from gridedge.home.cem.snapshot import Comfort, DeviceView, GridPoint, Snapshot
 from gridedge.home.devices.adapter import DeviceError
 from gridedge.home.devices.registry import DeviceRegistry
@@ -73,6 +74,8 @@ class ControlLoop:
         notifier: NearLimitNotifier | None = None,
         limits: LimitSource | None = None,
         plan: PlanSource | None = None,
+        plan_grid: Callable[[datetime], float | None] | None = None,
+        peak: Callable[[float], PeakWatch | None] | None = None,
         comfort: tuple[Comfort, ...] = (),
         period_s: float = 1.0,
         max_reading_age_s: float = 5.0,
@@ -88,6 +91,8 @@ class ControlLoop:
         self.notifier = notifier
         self.limits: LimitSource = limits if limits is not None else (lambda t: ActiveLimits())
         self.plan: PlanSource = plan if plan is not None else (lambda now: None)
+        self.plan_grid = plan_grid if plan_grid is not None else (lambda now: None)
+        self.peak = peak if peak is not None else (lambda t: None)
         self.comfort = comfort
         self.period_s = period_s
         self.max_reading_age_s = max_reading_age_s
@@ -128,6 +133,8 @@ class ControlLoop:
             limits=self.limits(t),
             plan=self.plan(now),
             comfort=self.comfort,
+            plan_grid_w=self.plan_grid(now),
+            peak=self.peak(t),
         )
 
     # ---- one cycle

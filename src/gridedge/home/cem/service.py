@@ -33,7 +33,13 @@ from pathlib import Path
 from gridedge.bus.envelope import Transport
 from gridedge.bus.inprocess import InProcessBus
 from gridedge.clock import Clock
-from gridedge.home.cem.controllers import ComfortController, PlanController, SurplusController
+from gridedge.home.cem.controllers import (
+    ComfortController,
+    GridTargetController,
+    PeakController,
+    PlanController,
+    SurplusController,
+)
 from gridedge.home.cem.controllers.surplus import EVMode
 from gridedge.home.cem.cycle import ControlCycle
 from gridedge.home.cem.failsafe_store import FailsafeStore
@@ -41,6 +47,7 @@ from gridedge.home.cem.grid_link import GridLink, limit_configs
 from gridedge.home.cem.guard import LimitGuard
 from gridedge.home.cem.loop import ControlLoop
 from gridedge.home.cem.notify import NearLimitConfig, NearLimitNotifier
+from gridedge.home.cem.peak import PeakWatch
 from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions
 from gridedge.home.cem.planning import build_tariff, plan_inputs, plan_powers, resolve_path
 from gridedge.home.cem.site_state import DeviceBinding, SiteTracker
@@ -126,7 +133,14 @@ class CemService:
         )
         self.guard = LimitGuard()
         cycle = ControlCycle(
-            [PlanController(), ComfortController(), SurplusController(EVMode(cfg.ev_mode.value))], self.guard
+            [
+                PlanController(),
+                ComfortController(),
+                GridTargetController(),
+                PeakController(),
+                SurplusController(EVMode(cfg.ev_mode.value)),
+            ],
+            self.guard,
         )
         self.loop = ControlLoop(
             clock=clock,
@@ -137,6 +151,8 @@ class CemService:
             notifier=self.notifier,
             limits=self.grid.active,
             plan=self._plan_now,
+            plan_grid=self._plan_grid_now,
+            peak=self._peak_now,
             period_s=cfg.period_s,
         )
         self.planner = Planner(
@@ -221,6 +237,29 @@ class CemService:
             if rid is not None:
                 out.append((rid, watts))
         return tuple(out)
+
+    def _plan_grid_now(self, now: datetime) -> float | None:
+        plan = self.plan
+        if plan is None:
+            return None
+        k = plan.timeline.step_at(now)
+        if not 0 <= k < plan.n:
+            return None
+        return float(plan.grid_import_w[k] - plan.grid_export_w[k])
+
+    def _peak_now(self, t: float) -> PeakWatch | None:
+        """The quarter hour in progress when the tariff bills the monthly peak; the cap is the
+        month's billed peak so far (at least the minimum billed), or the plan's import when the
+        plan chose to raise it."""
+        tariff = self._tariff
+        if tariff is None or tariff.fees.capacity_eur_per_kw_year <= 0:
+            return None
+        now = self.clock.now()
+        cap = max(self.tracker.month_peak_kw or 0.0, tariff.fees.min_billed_peak_kw) * 1000.0
+        planned = self._plan_grid_now(now)
+        if planned is not None:
+            cap = max(cap, planned)
+        return self.tracker.watch(now, cap)
 
     def _tariff_at(self, now: datetime) -> Tariff:
         t = self.clock.monotonic()

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from gridedge.home.cem.forecast import PowerHistory
+from gridedge.home.cem.peak import PeakWatch
 from gridedge.home.cem.planning import STEP_S, LiveState, ScheduledLimit
 from gridedge.model.devices import DeviceInfo, DeviceKind, DeviceState
 from gridedge.model.reading import MeterReading
@@ -84,6 +85,7 @@ class _Quarter:
     grid: float = 0.0
     base: float = 0.0
     pv: float = 0.0
+    import_wh: float = 0.0
 
 
 class SiteTracker:
@@ -98,6 +100,7 @@ class SiteTracker:
         self._pv: list[float] = []
         self.month_peak_kw = month_peak_kw
         self._month: tuple[int, int] | None = None
+        self._last_ts: float | None = None
         self._meter_peak_kw: float | None = None
 
     def observe(self, at: datetime, reading: MeterReading, devices: Iterable[DeviceState | None]) -> None:
@@ -119,6 +122,11 @@ class SiteTracker:
         q.grid += net
         q.base += net - known
         q.pv += pv
+        # import energy of the quarter: each reading's power held until the next (at most 5 s)
+        last = self._last_ts
+        dt = 1.0 if last is None else min(max(ts - last, 0.0), 5.0)
+        q.import_wh += max(net, 0.0) * min(dt, ts - qs if ts > qs else dt) / 3600.0
+        self._last_ts = ts
         if reading.month_peak is not None:
             self._peak(at, reading.month_peak.power_w / 1000.0)
 
@@ -157,6 +165,14 @@ class SiteTracker:
         if extra > 0:
             del self._grid[:extra], self._base[:extra], self._pv[:extra]
             self._t0 += extra * STEP_S
+
+    def watch(self, now: datetime, cap_w: float) -> PeakWatch:
+        """The quarter hour holding `now` as the peak controller sees it."""
+        ts = now.timestamp()
+        qs = ts - ts % STEP_S
+        q = self._quarter
+        imported = q.import_wh if q is not None and q.start == qs else 0.0
+        return PeakWatch(cap_w=max(cap_w, 0.0), elapsed_s=ts - qs, imported_wh=imported)
 
     @property
     def quarters(self) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gridedge.home.cem.notify import ActiveLimits
+from gridedge.home.cem.peak import PeakWatch
 from gridedge.model.devices import DeviceInfo, DeviceKind, DeviceState
 
 
@@ -69,6 +70,10 @@ class Snapshot:
     limits: ActiveLimits = field(default_factory=ActiveLimits)
     plan: tuple[tuple[str, float], ...] | None = None
     comfort: tuple[Comfort, ...] = ()
+    plan_grid_w: float | None = None
+    """The plan's net grid power for the current step (import positive); None: no plan."""
+    peak: PeakWatch | None = None
+    """The capacity tariff's quarter hour in progress; None: no capacity tariff."""
 
     def device(self, device_id: str) -> DeviceView | None:
         for d in self.devices:
