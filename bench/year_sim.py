@@ -52,6 +52,7 @@ from typing import Final
 import numpy as np
 
 from gridedge.home.cem.forecast import PowerHistory, PVCorrection, forecast_base_load
+from gridedge.home.cem.peak import Sheddable, shed
 from gridedge.home.cem.planner import (
     CapacityTariff,
     EVInputs,
@@ -229,14 +230,17 @@ def advance(dev: Devices, st: State, k: int, d: Decision, rec: Record) -> None:
 
     bat, grid = balance(ev, hp)
     if d.peak_cap_w is not None and grid > d.peak_cap_w + 1.0:
+        # the control cycle's shedding rule (home.cem.peak, PeakController): the car (paused below
+        # 6 A), then the heat pump down to what comfort needs; the battery is already at its limit
         ev0, hp0 = ev, hp
-        if ev > 0 and d.ev_deferrable:
-            lower = ev - (grid - d.peak_cap_w)
-            ev = lower if lower >= hh.ev_min_w else 0.0
-            bat, grid = balance(ev, hp)
-        if grid > d.peak_cap_w + 1.0 and hp > d.hp_floor_w:
-            hp = max(d.hp_floor_w, hp - (grid - d.peak_cap_w))
-            bat, grid = balance(ev, hp)
+        ev, hp = shed(
+            grid - d.peak_cap_w,
+            [
+                Sheddable(ev, 0.0 if d.ev_deferrable else ev, hh.ev_min_w),
+                Sheddable(hp, min(d.hp_floor_w, hp)),
+            ],
+        )
+        bat, grid = balance(ev, hp)
         rec.shed_ev_kwh += (ev0 - ev) * DT_H / 1000.0
         rec.shed_hp_kwh += (hp0 - hp) * DT_H / 1000.0
         rec.shed_steps += (ev0 - ev) + (hp0 - hp) > 0
