@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import subprocess
 import sys
@@ -82,13 +81,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from cem_solve import be_prices, spp  # the same corpus readers as part (a)
 from gridedge.home.cem.planner import (
     ApplianceInputs,
     BatteryInputs,
@@ -103,14 +102,12 @@ from gridedge.home.cem.planner import (
     solve,
 )
 from gridedge.model.scenario import BaseLoadProfile
-from gridedge.physics.profiles import corpus_dir, corpus_file, load_profile
+from gridedge.physics.profiles import corpus_dir, load_profile
 
 HERE = Path(__file__).resolve().parent
 EMHASS_PYTHON = HERE / ".venv-emhass" / "bin" / "python"
 RUNNER = HERE / "emhass_runner.py"
 TZ = ZoneInfo("Europe/Brussels")
-PRICES = "ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz"
-SPP = "ems/synergrid_be/synergrid_spp_2022-2026_15min.csv.gz"
 SAMPLE = "ems/emhass_sample"
 
 Problem = dict[str, Any]
@@ -172,31 +169,6 @@ def sample_problem(battery: bool, solver: dict[str, float]) -> Problem:
         "capacity": None,
         "solver": solver,
     }
-
-
-@cache
-def be_prices() -> dict[datetime, float]:
-    """BE day-ahead EUR/kWh keyed by UTC quarter start."""
-    out: dict[datetime, float] = {}
-    with gzip.open(corpus_file(PRICES), "rt", encoding="ascii") as f:
-        next(f)
-        for line in f:
-            cols = line.rstrip("\n").split(",")
-            out[datetime.fromisoformat(cols[0]).replace(tzinfo=UTC)] = float(cols[4]) / 1000.0
-    return out
-
-
-@cache
-def spp() -> dict[datetime, float]:
-    """Synergrid solar production profile, Flanders: mean kW per kWp in each quarter hour (2025
-    sums to 976 kWh/kWp, peak 0.69 kW/kWp)."""
-    out: dict[datetime, float] = {}
-    with gzip.open(corpus_file(SPP), "rt", encoding="ascii") as f:
-        next(f)
-        for line in f:
-            cols = line.rstrip("\n").split(",")
-            out[datetime.fromisoformat(cols[0]).astimezone(UTC)] = float(cols[2])
-    return out
 
 
 def be_problem(day: date, n: int, capacity: bool, solver: dict[str, float]) -> Problem:

@@ -15,19 +15,9 @@ from pathlib import Path
 from gridedge.model.scenario import BatteryConfig
 from gridedge.sim.battery import Battery
 from gridedge.sim.devices.s2_battery import S2BatteryRM
+from process_support import announced
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _announced(proc: subprocess.Popen[str], what: str) -> str:
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if line.startswith(what):
-            return line.split(" on ", 1)[1].strip()
-    proc.kill()
-    raise AssertionError(f"{what} was never announced")
 
 
 CONFIG = """
@@ -70,7 +60,7 @@ def test_cem_reads_the_meter_plans_and_reports(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        where = _announced(meter, "P1")
+        where = announced(meter, "P1")
         host, port = re.fullmatch(r"tcp://(.+):(\d+)", where).groups()  # type: ignore[union-attr]
         cfg = tmp_path / "site.toml"
         cfg.write_text(CONFIG.format(p1=f"{host}:{port}"))
@@ -81,7 +71,7 @@ def test_cem_reads_the_meter_plans_and_reports(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        s2_url = _announced(cem, "S2 CEM server")
+        s2_url = announced(cem, "S2 CEM server")
         assert s2_url.startswith("ws://127.0.0.1:")
         rm = S2BatteryRM(Battery(BatteryConfig(name="battery", soc=0.5)), datetime.now(UTC))
         received = asyncio.run(_s2_battery(rm, s2_url, seconds=5.0))

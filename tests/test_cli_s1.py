@@ -7,24 +7,13 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from gridedge.cli import main
 from gridedge.ports.s1.frame import S1FrameEncoder, S1FrameInfo
-
-
-def _announced(proc: subprocess.Popen[str], what: str) -> str:
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if line.startswith(what):
-            return line.split(" on ", 1)[1].strip()
-    proc.kill()
-    raise AssertionError(f"{what} was never announced")
+from process_support import announced
 
 
 def test_s1_read_prints_per_cycle_json_from_the_virtual_meter() -> None:
@@ -35,7 +24,7 @@ def test_s1_read_prints_per_cycle_json_from_the_virtual_meter() -> None:
         text=True,
     )
     try:
-        where = _announced(meter, "S1")
+        where = announced(meter, "S1")
         host, port = re.fullmatch(r"tcp://(.+):(\d+)", where).groups()  # type: ignore[union-attr]
         out = subprocess.run(
             [

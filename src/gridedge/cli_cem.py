@@ -67,7 +67,7 @@ def cmd_cem(args: argparse.Namespace) -> int:
     from gridedge.clock import RealClock
     from gridedge.home.cem.planning import resolve_path
     from gridedge.home.cem.service import CemService
-    from gridedge.home.cem.tariffs import load_price_csv, load_price_url
+    from gridedge.home.cem.tariffs import load_prices
     from gridedge.model.cem_config import MeterPortConfig
     from gridedge.model.scenario import ScenarioError, load_scenario
     from gridedge.model.tariff import PriceSeries
@@ -93,9 +93,7 @@ def cmd_cem(args: argparse.Namespace) -> int:
     def prices() -> PriceSeries | None:
         if where is None:
             return None
-        if "://" in where:
-            return load_price_url(where, unit=tariff.price_unit, tz=scenario.site.timezone)
-        return load_price_csv(where, unit=tariff.price_unit, tz=scenario.site.timezone)
+        return load_prices(where, unit=tariff.price_unit, tz=scenario.site.timezone)
 
     highs_banner_to_stderr()  # stdout carries only the status lines
     clock = RealClock()

@@ -75,7 +75,7 @@ def _fail(msg: str) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from gridedge.home.cem.planner import Planner, SolverOptions
     from gridedge.home.cem.planning import build_tariff, plan_inputs, resolve_path
-    from gridedge.home.cem.tariffs import PriceFileError, load_price_csv, load_price_url
+    from gridedge.home.cem.tariffs import PriceFileError, load_prices
     from gridedge.model.scenario import ScenarioError, load_scenario, parse_duration
     from gridedge.model.tariff import PriceGapError
     from gridedge.sim.heatpump import HplibModel
@@ -109,10 +109,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         if source is not None:
             where = resolve_path(source, None if args.prices else base)
-            if "://" in where:
-                prices = load_price_url(where, unit=cfg.price_unit, tz=scenario.site.timezone)
-            else:
-                prices = load_price_csv(where, unit=cfg.price_unit, tz=scenario.site.timezone)
+            prices = load_prices(where, unit=cfg.price_unit, tz=scenario.site.timezone)
         tariff = build_tariff(cfg, prices, start, annual_kwh=scenario.household.annual_kwh)
         ctx = plan_inputs(
             scenario, tariff, start, horizon_steps=steps, cop_model=lambda hp: HplibModel.load(hp.model)

@@ -253,18 +253,8 @@ class LimitGuard:
     @staticmethod
     def _discharge(snap: Snapshot, orders: Orders, consumers: list[DeviceView], short: float) -> float:
         """Let batteries not counted as consumers discharge further to cover the shortfall."""
-        for bat in snap.of_kind(DeviceKind.BATTERY):
-            if bat in consumers or bat.state is None or not bat.state.online:
-                continue
-            now = orders.target(bat.device_id)
-            now = bat.power_w if now is None else now
-            lo, _ = orders.bounds(bat.device_id)
-            deepest = max(bat.info.min_power_w, lo)
-            extra = min(short, now - deepest)
-            if extra > 0:
-                orders.propose(bat.device_id, now - extra, "limit: discharge to cover the shortfall")
-                short -= extra
-        return short
+        batteries = [b for b in snap.of_kind(DeviceKind.BATTERY) if b not in consumers]
+        return orders.discharge(batteries, short, "limit: discharge to cover the shortfall")
 
     def _curtail_export(self, snap: Snapshot, orders: Orders, export_limit: float) -> float:
         if snap.grid is None:

@@ -410,7 +410,11 @@ class LimitMachine:
         cfg = self._cfg
         if kind == "init":
             self._go(
-                c, _AUTONOMOUS, at, 3, ("906",),
+                c,
+                _AUTONOMOUS,
+                at,
+                3,
+                ("906",),
                 f"init timeout: no heartbeat and limit within {cfg.init_timeout_s:g} s of start",
             )
         elif kind == "expiry":
@@ -420,21 +424,33 @@ class LimitMachine:
         elif kind == "heartbeat":
             number = 5 if c.state is _CONTROLLED else 7
             self._go(
-                c, _FAILSAFE, at, number, ("911/912",),
+                c,
+                _FAILSAFE,
+                at,
+                number,
+                ("911/912",),
                 f"heartbeat timeout: none for {cfg.heartbeat_timeout_s:g} s",
             )
         elif kind == "recovery":
             c.recovery_deadline = None
             if self._heartbeat_live(c, at):
                 self._go(
-                    c, _AUTONOMOUS, at, 10, ("921",),
+                    c,
+                    _AUTONOMOUS,
+                    at,
+                    10,
+                    ("921",),
                     f"heartbeat back but no limit within {cfg.recovery_timeout_s:g} s",
                 )
             else:
                 c.reason = f"failsafe: heartbeat lost again during the recovery window ({self._uc}-TS-012)"
         elif kind == "failsafe":
             self._go(
-                c, _AUTONOMOUS, at, 10, ("922",),
+                c,
+                _AUTONOMOUS,
+                at,
+                10,
+                ("922",),
                 f"failsafe duration minimum {c.failsafe.duration_min_s:g} s expired",
             )
         else:  # pragma: no cover - _timers only yields the kinds above

@@ -10,9 +10,14 @@ clipped to the bounds when the setpoints are made.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gridedge.model.devices import Setpoint
+
+if TYPE_CHECKING:
+    from gridedge.home.cem.snapshot import DeviceView
 
 
 @dataclass(slots=True)
@@ -85,3 +90,20 @@ class Orders:
                 )
             )
         return out
+
+    def discharge(self, batteries: Sequence[DeviceView], amount_w: float, reason: str) -> float:
+        """Let `batteries` discharge further (down to their lowest power and this cycle's floor)
+        to take `amount_w` off the grid, in order; returns what is left."""
+        for bat in batteries:
+            if amount_w <= 0:
+                break
+            if bat.state is None or not bat.state.online:
+                continue
+            now = self.target(bat.device_id)
+            now = bat.power_w if now is None else now
+            deepest = max(bat.info.min_power_w, self.bounds(bat.device_id)[0])
+            give = min(amount_w, now - deepest)
+            if give > 0:
+                self.propose(bat.device_id, now - give, reason)
+                amount_w -= give
+        return amount_w

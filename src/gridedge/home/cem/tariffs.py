@@ -329,6 +329,15 @@ def load_price_url(
     return parse_price_csv(_open_text(data), url, unit=unit, tz=tz)
 
 
+def load_prices(
+    where: str, *, unit: Unit | None = None, tz: str = DEFAULT_ZONE, timeout_s: float = 30.0
+) -> PriceSeries:
+    """A price CSV from a URL (http, https, file) or a file path, whichever `where` is."""
+    if "://" in where:
+        return load_price_url(where, unit=unit, tz=tz, timeout_s=timeout_s)
+    return load_price_csv(where, unit=unit, tz=tz)
+
+
 def price_resolution_s(
     series: PriceSeries, start: datetime | None = None, end: datetime | None = None
 ) -> int:

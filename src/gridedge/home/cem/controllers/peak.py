@@ -31,17 +31,7 @@ class PeakController:
         if excess <= 0:
             return
         why = f"peak: {net:.0f} W, {allowed:.0f} W left in the quarter hour"
-        for b in snap.of_kind(DeviceKind.BATTERY):
-            if excess <= 0:
-                break
-            now = orders.target(b.device_id)
-            now = b.power_w if now is None else now
-            lo, _ = orders.bounds(b.device_id)
-            deepest = max(b.info.min_power_w, lo)
-            give = min(excess, now - deepest)
-            if give > 0:
-                orders.propose(b.device_id, now - give, why)
-                excess -= give
+        excess = orders.discharge(snap.of_kind(DeviceKind.BATTERY), excess, why)
         if excess <= 0:
             return
         loads: list[DeviceView] = [*snap.of_kind(DeviceKind.EV_CHARGER), *snap.of_kind(DeviceKind.HEAT_PUMP)]
