@@ -65,9 +65,10 @@ Mapping and what is left out:
   one run), LPC per-step limits (EMHASS takes per-step limit lists, could be added), battery
   wear costs, and the capacity tariff's monthly bookkeeping beyond one horizon peak.
 
-Solver settings: gridedge HiGHS 1 thread, MIP gap 0.5 % (`SolverOptions` default); EMHASS
-HiGHS 1 thread (`num_threads`), its default MIP gap 1 % (`--emhass-gap`) and 45 s limit. EMHASS
-is never a dependency of gridedge: nothing here imports it.
+Solver settings: gridedge HiGHS 1 thread, MIP gap 0.1 % (`--gap`; the planner's own default is
+0.5 %, at which gridedge stopped above EMHASS's cost on 3 of 52 instances by at most 0.19 %, each
+within its reported gap); EMHASS HiGHS 1 thread (`num_threads`), its default MIP gap 1 %
+(`--emhass-gap`) and 45 s limit. EMHASS is never a dependency of gridedge: nothing here imports it.
 """
 
 from __future__ import annotations
@@ -604,7 +605,7 @@ def main() -> None:
     ap.add_argument(
         "--capacity", action="store_true", help="also run every BE instance with a capacity tariff"
     )
-    ap.add_argument("--gap", type=float, default=0.005, help="gridedge MIP gap")
+    ap.add_argument("--gap", type=float, default=0.001, help="gridedge MIP gap (0.1 %%: see the docstring)")
     ap.add_argument("--emhass-gap", type=float, default=0.01, help="EMHASS MIP gap (its default 0.01)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=45.0)
