@@ -48,8 +48,8 @@ from gridedge.home.cem.planner import (
     solve,
 )
 from gridedge.model.scenario import BaseLoadProfile, BatteryConfig, EVConfig, HeatPumpConfig
+from gridedge.physics.hplib import HplibModel
 from gridedge.physics.profiles import corpus_file, dwd_2015, load_profile
-from gridedge.sim.heatpump import HplibModel
 
 TZ = ZoneInfo("Europe/Brussels")
 PRICES = "ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz"

@@ -66,7 +66,7 @@ from gridedge.home.cem.planner import (
     heat_pump_from_config,
 )
 from gridedge.model.scenario import BatteryConfig, HeatPumpConfig
-from gridedge.sim.heatpump import HplibModel
+from gridedge.physics.hplib import HplibModel
 from year_data import DT_H, STEP_S, TZ, F, Year, import_parts, known_until
 
 BAT: Final = BatteryConfig(capacity_kwh=10.0, charge_kw=5.0, discharge_kw=5.0)

@@ -71,7 +71,7 @@ def cmd_cem(args: argparse.Namespace) -> int:
     from gridedge.model.cem_config import MeterPortConfig
     from gridedge.model.scenario import ScenarioError, load_scenario
     from gridedge.model.tariff import PriceSeries
-    from gridedge.sim.heatpump import HplibModel
+    from gridedge.physics.hplib import HplibModel
 
     try:
         scenario = load_scenario(args.config)

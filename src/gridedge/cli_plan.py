@@ -78,7 +78,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from gridedge.home.cem.tariffs import PriceFileError, load_prices
     from gridedge.model.scenario import ScenarioError, load_scenario, parse_duration
     from gridedge.model.tariff import PriceGapError
-    from gridedge.sim.heatpump import HplibModel
+    from gridedge.physics.hplib import HplibModel
 
     try:
         scenario = load_scenario(args.scenario)

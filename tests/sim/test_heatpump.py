@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from gridedge.model.scenario import HeatPumpConfig
+from gridedge.physics.hplib import HplibModel
 from gridedge.physics.weather import ClearSkyWeather
 from gridedge.sim.control import Switchable, TemperatureSettable
 from gridedge.sim.electrical import HARMONICS, Change, SiteContext
-from gridedge.sim.heatpump import MIN_OFF_S, HeatPump, HplibModel
+from gridedge.sim.heatpump import MIN_OFF_S, HeatPump
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 HPLIB = CORPUS / "ems" / "heatpump_hplib" / "hplib_database.csv"

@@ -24,10 +24,10 @@ from gridedge.model.cem_config import (
 )
 from gridedge.model.limits import Direction, FailsafeValues, Heartbeat, LimitState, LpcState, PowerLimit
 from gridedge.model.scenario import BatteryConfig, EVConfig, HeatPumpConfig, PVConfig, Scenario, SiteConfig
+from gridedge.physics.hplib import HplibModel
 from gridedge.sim.build import build_site
 from gridedge.sim.devices.direct import direct_adapters
 from gridedge.sim.devices.sunspec_inverter import VirtualPVInverter
-from gridedge.sim.heatpump import HplibModel
 from gridedge.sim.pv import PVSystem
 from gridedge.sim.site import Metrology
 

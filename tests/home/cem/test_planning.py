@@ -34,8 +34,8 @@ from gridedge.model.scenario import (
     scenario_from_dict,
 )
 from gridedge.model.tariff import PriceSeries
+from gridedge.physics.hplib import HplibModel
 from gridedge.physics.profiles import corpus_file
-from gridedge.sim.heatpump import HplibModel
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 BE15 = "ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz"

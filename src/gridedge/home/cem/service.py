@@ -58,6 +58,7 @@ from gridedge.model.limits import Direction
 from gridedge.model.reading import MeterReading
 from gridedge.model.scenario import HeatPumpConfig, Scenario
 from gridedge.model.tariff import PriceSeries, Tariff
+from gridedge.physics.hplib import HplibModel
 
 __all__ = ["CemService", "PlanSummary", "meter_topic", "plan_topic"]
 
@@ -113,7 +114,7 @@ class CemService:
         self.base_dir = base_dir
         self.site_id = cfg.site_id
         self._prices = prices
-        self._cop = cop_model
+        self._cop = cop_model if cop_model is not None else _hplib
         self.replan_min_interval_s = replan_min_interval_s
         self.binding = DeviceBinding(scenario)
         self.tracker = SiteTracker(scenario.site.timezone, month_peak_kw=scenario.tariff.month_peak_kw)
@@ -523,3 +524,8 @@ async def _sleep_or_stop(clock: Clock, seconds: float, stop: asyncio.Event) -> N
     finally:
         sleeper.cancel()
         stopper.cancel()
+
+
+def _hplib(cfg: HeatPumpConfig) -> CopModel:
+    """The scenario's hplib model: the heat pump's performance map by default."""
+    return HplibModel.load(cfg.model)

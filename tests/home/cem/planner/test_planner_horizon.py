@@ -22,7 +22,7 @@ from gridedge.home.cem.planner import (
     steps_in_local_day,
 )
 from gridedge.model.scenario import EVConfig, HeatPumpConfig
-from gridedge.sim.heatpump import HplibModel
+from gridedge.physics.hplib import HplibModel
 
 
 @pytest.mark.parametrize(("day", "steps", "departure_step"), [(30, 92, 26), (26, 100, 34)])

@@ -18,7 +18,7 @@ from gridedge.home.cem.planner import (
     heat_pump_from_config,
 )
 from gridedge.model.scenario import BatteryConfig, EVConfig, HeatPumpConfig
-from gridedge.sim.heatpump import HplibModel
+from gridedge.physics.hplib import HplibModel
 
 START = datetime(2025, 10, 6, tzinfo=BRUSSELS)
 

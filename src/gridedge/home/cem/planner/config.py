@@ -2,9 +2,8 @@
 
 The heat pump's COP and maximum electric power per step come from a `CopModel`: anything with
 hplib-style `cop(outdoor_c, flow_c)` and `capacity_w(outdoor_c, flow_c)`, such as
-`gridedge.sim.heatpump.HplibModel`. It is passed in rather than imported because the home room
-does not import the simulator (DESIGN.md, rooms), and so the planner uses the very same hplib
-maps as the simulated heat pump without a second copy of them.
+`gridedge.physics.hplib.HplibModel`, the map the simulated heat pump runs on too. It is a
+parameter so that tests can give a planner a map of known numbers.
 """
 
 from __future__ import annotations
