@@ -1,8 +1,18 @@
 """Messages between rooms and machines: typed envelopes, MQTT-style topics, transports.
 
-`Transport` is the contract; `InProcessBus` is the embedded transport (one process, one loop).
+`Transport` is the contract; `InProcessBus` is the embedded transport (one process, one loop);
+`gridedge.bus.mqtt.MqttTransport` carries the bus over an MQTT 5 broker, with envelopes encoded by
+`gridedge.bus.codec`. The MQTT transport is not imported here, so that using the in-process bus
+does not load aiomqtt/paho: import it from `gridedge.bus.mqtt`.
 """
 
+from gridedge.bus.codec import (
+    DEFAULT_REGISTRY,
+    CodecError,
+    PayloadRegistry,
+    decode_envelope,
+    encode_envelope,
+)
 from gridedge.bus.envelope import (
     CallbackSubscription,
     Envelope,
@@ -21,16 +31,21 @@ from gridedge.bus.inprocess import (
 )
 
 __all__ = [
+    "DEFAULT_REGISTRY",
     "CallbackHandle",
     "CallbackSubscription",
+    "CodecError",
     "Envelope",
     "InProcessBus",
     "OverflowPolicy",
+    "PayloadRegistry",
     "QueueSubscription",
     "Subscription",
     "SubscriptionOverflowError",
     "TopicFilter",
     "Transport",
+    "decode_envelope",
+    "encode_envelope",
     "topic_matches",
     "validate_topic",
 ]
