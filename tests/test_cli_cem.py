@@ -9,9 +9,13 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gridedge.bus.mqtt import MqttTransport
+from gridedge.clock import RealClock
+from gridedge.model.limits import Heartbeat, LimitState, LpcState, PowerLimit
 from gridedge.model.scenario import BatteryConfig
 from gridedge.sim.battery import Battery
 from gridedge.sim.devices.s2_battery import S2BatteryRM
@@ -148,3 +152,58 @@ def test_cem_on_a_capture_file_stops_at_its_end(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     last = json.loads(out.stdout.splitlines()[-1])
     assert last["final"] is True and last["readings"] == 3
+
+
+async def _dso(prefix: str, limit_w: float, seconds: float) -> list[LimitState]:
+    """A grid operator on the broker: heartbeat and a limit to site 'home', the states it reports."""
+    states: list[LimitState] = []
+    async with MqttTransport(RealClock(), topic_prefix=prefix) as dso:
+        dso.subscribe_callback("site/home/lpc/state", lambda env: states.append(env.payload), LimitState)
+        await dso.wait_subscribed(10.0)
+        t0 = time.monotonic()
+        sent = False
+        while time.monotonic() - t0 < seconds:
+            dso.publish("site/home/lpc/heartbeat", Heartbeat(int(time.monotonic() - t0)), source="dso")
+            if not sent:
+                dso.publish("site/home/lpc/limit", PowerLimit(limit_w, True), source="dso")
+                dso.publish("site/home/lpc/limit", {"value_w": -5, "active": True}, source="dso")
+                sent = True
+            await asyncio.sleep(1.0)
+    return states
+
+
+def test_cem_takes_grid_limits_over_mqtt(tmp_path: Path) -> None:
+    """`--mqtt`: the grid operator's heartbeat and limit reach the service's LPC machine through
+    Mosquitto, and the limit state comes back; a negative limit is rejected, never applied."""
+    meter = subprocess.Popen(
+        [sys.executable, "-m", "gridedge", "sim", "meter", "--p1-tcp", "127.0.0.1:0", "--duration", "60"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    prefix = f"test-{uuid.uuid4().hex}"
+    try:
+        where = announced(meter, "P1")
+        host, port = re.fullmatch(r"tcp://(.+):(\d+)", where).groups()  # type: ignore[union-attr]
+        cfg = tmp_path / "site.toml"
+        cfg.write_text(
+            CONFIG.format(p1=f"{host}:{port}").replace('[cem.s2]\nhost = "127.0.0.1"\nport = 0\n', "")
+        )
+        cem = subprocess.Popen(
+            [sys.executable, "-m", "gridedge", "cem", "--config", str(cfg), "--json", "--status-every", "1",
+             "--duration", "12", "--mqtt", "127.0.0.1:1883", "--mqtt-prefix", prefix],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        announced(cem, "MQTT bridge")
+        states = asyncio.run(_dso(prefix, 5000.0, 6.0))
+        out, err = cem.communicate(timeout=60)
+    finally:
+        meter.kill()
+        meter.wait()
+    assert cem.returncode == 0, err
+    assert any(s.state is LpcState.LIMITED and s.effective_limit_w == 5000.0 for s in states), states
+    last = json.loads(out.splitlines()[-1])
+    assert last["lpc"] == {"state": "limited", "limit_w": 5000.0}
+    assert last["rejected_grid_messages"] == 1

@@ -1,7 +1,7 @@
 """`gridedge cem`: run the energy manager for a site until stopped.
 
     gridedge cem --config FILE.toml [--serial DEV | --tcp HOST:PORT | --file PATH] [--prices FILE|URL]
-                 [--status-every S] [--duration S] [--json]
+                 [--mqtt HOST:PORT [--mqtt-prefix P]] [--status-every S] [--duration S] [--json]
 
 The site scenario (docs/scenario.md) names the meter port (`[cem.meter]`, or the source flags,
 which override it), where devices connect (`[cem.s2]`, `[cem.ocpp]`, `[[cem.sunspec]]`), the
@@ -47,6 +47,12 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     source.add_argument("--file", metavar="PATH", help="P1 capture replayed at its own pace")
     p.add_argument("--prices", metavar="FILE|URL", help="day-ahead prices (overrides tariff.prices)")
+    p.add_argument(
+        "--mqtt",
+        metavar="HOST:PORT",
+        help="MQTT 5 broker: LPC/LPP from the grid operator in, limit state out",
+    )
+    p.add_argument("--mqtt-prefix", default="", metavar="PREFIX", help="topic prefix on a shared broker")
     p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
     )
@@ -107,6 +113,49 @@ def cmd_cem(args: argparse.Namespace) -> int:
 
 
 async def _run(service: CemService, args: argparse.Namespace) -> int:
+    if args.mqtt:
+        return await _run_bridged(service, args)
+    return await _run_service(service, args)
+
+
+async def _run_bridged(service: CemService, args: argparse.Namespace) -> int:
+    """The grid operator's topics between the service's bus and an MQTT broker (`bus.bridge`)."""
+    from gridedge.bus.bridge import Bridge
+    from gridedge.bus.codec import DEFAULT_REGISTRY
+    from gridedge.bus.mqtt import MqttTransport
+    from gridedge.home.cem.grid_link import Rejected, grid_topics
+    from gridedge.ports.p1.readers import parse_host_port
+
+    host, port = parse_host_port(args.mqtt)
+    registry = DEFAULT_REGISTRY.copy()
+    registry.register("gridedge.cem.Rejected", Rejected)
+    mqtt = MqttTransport(
+        service.clock,
+        host=host,
+        port=port,
+        topic_prefix=args.mqtt_prefix,
+        client_id=f"gridedge-cem-{service.site_id}",
+        registry=registry,
+    )
+    inbound, outbound = grid_topics(service.site_id)
+    bridge = Bridge(service.transport, mqtt, inbound=inbound, outbound=outbound, name="mqtt")
+    await mqtt.start()
+    bridge.start()
+    try:
+        await mqtt.wait_subscribed(10.0)
+    except TimeoutError:
+        print(
+            f"gridedge cem: no MQTT broker at {args.mqtt} yet; connecting in the background", file=sys.stderr
+        )
+    print(f"MQTT bridge on {args.mqtt}", file=sys.stderr, flush=True)
+    try:
+        return await _run_service(service, args)
+    finally:
+        bridge.close()
+        await mqtt.close()
+
+
+async def _run_service(service: CemService, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -44,7 +44,7 @@ from gridedge.model.limits import (
     Transition,
 )
 
-__all__ = ["GridLink", "Rejected", "limit_configs", "topic"]
+__all__ = ["GridLink", "Rejected", "grid_topics", "limit_configs", "topic"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,15 @@ _UC = {Direction.CONSUMPTION: "lpc", Direction.PRODUCTION: "lpp"}
 
 def topic(site_id: str, direction: Direction, leaf: str) -> str:
     return f"site/{site_id}/{_UC[direction]}/{leaf}"
+
+
+def grid_topics(site_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The topics that cross to the grid operator: (in, out), for a bridge to a broker."""
+    inbound = tuple(topic(site_id, d, leaf) for d in Direction for leaf in ("heartbeat", "limit", "failsafe"))
+    outbound = tuple(
+        topic(site_id, d, leaf) for d in Direction for leaf in ("state", "cs-heartbeat", "rejected")
+    )
+    return inbound, outbound
 
 
 @dataclass(frozen=True, slots=True)
