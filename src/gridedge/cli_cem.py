@@ -134,7 +134,8 @@ async def _run_bridged(service: CemService, args: argparse.Namespace) -> int:
         host=host,
         port=port,
         topic_prefix=args.mqtt_prefix,
-        client_id=f"gridedge-cem-{service.site_id}",
+        # client ids are broker-wide: the prefix keeps two systems' sites named alike apart
+        client_id=f"gridedge-cem-{args.mqtt_prefix.replace('/', '-')}-{service.site_id}".replace("--", "-"),
         registry=registry,
     )
     inbound, outbound = grid_topics(service.site_id)
