@@ -22,14 +22,15 @@ import asyncio
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from gridedge.bus.envelope import CallbackSubscription, Envelope, Transport
 from gridedge.clock import Clock
 from gridedge.home.cem.failsafe_store import FailsafeStore
-from gridedge.home.cem.limits import LimitConfig, LimitMachine
+from gridedge.home.cem.limits import LimitConfig, LimitMachine, WriteResult
 from gridedge.home.cem.notify import ActiveLimits
 from gridedge.home.cem.planning import ScheduledLimit
 from gridedge.model.cem_config import LimitsConfig
@@ -39,7 +40,6 @@ from gridedge.model.limits import (
     Heartbeat,
     LimitState,
     LimitValueError,
-    LpcState,
     PowerLimit,
     Transition,
 )
@@ -47,6 +47,8 @@ from gridedge.model.limits import (
 __all__ = ["GridLink", "Rejected", "grid_topics", "limit_configs", "topic"]
 
 log = logging.getLogger(__name__)
+
+_Msg = TypeVar("_Msg", Heartbeat, PowerLimit, FailsafeValues)
 
 _UC = {Direction.CONSUMPTION: "lpc", Direction.PRODUCTION: "lpp"}
 
@@ -118,7 +120,6 @@ class GridLink:
         self.rejected = 0
         self.changed = asyncio.Event()
         """Set on every transition or accepted write (the planner re-plans); the reader clears it."""
-        self._expires: dict[Direction, float | None] = dict.fromkeys(self.machines)
         self._subs: list[CallbackSubscription] = []
         self._wake = asyncio.Event()
         self._counter = 0
@@ -145,8 +146,8 @@ class GridLink:
         if w is None:
             return ()
         end = None
-        expires = self._expires.get(direction)
-        if m.report(t).state is LpcState.LIMITED and expires is not None and expires > t:
+        expires = m.limit_expires_at(t)
+        if expires is not None and expires > t:
             end = now + timedelta(seconds=expires - t)
         return (ScheduledLimit(now, end, w),)
 
@@ -184,42 +185,39 @@ class GridLink:
             source=self.source,
         )
 
-    def _on_heartbeat(self, direction: Direction, env: Envelope[object]) -> None:
+    def _parse(self, direction: Direction, env: Envelope[object], kind: type[_Msg]) -> _Msg | None:
+        """The payload as `kind`: the model object itself, or its JSON mapping checked by
+        `from_dict`, whose direction defaults to the topic's use case; None (rejected) otherwise."""
         p = env.payload
+        if isinstance(p, kind):
+            return p
         try:
-            if not isinstance(p, Heartbeat):
-                Heartbeat.from_dict(p)
+            if isinstance(p, Mapping) and kind is not Heartbeat:
+                p = {"direction": direction.value, **p}
+            return kind.from_dict(p)
         except LimitValueError as exc:
             self._reject(env, direction, str(exc))
+            return None
+
+    def _on_heartbeat(self, direction: Direction, env: Envelope[object]) -> None:
+        if self._parse(direction, env, Heartbeat) is None:
             return
         t = self.clock.monotonic()
         self._after(direction, self.machines[direction].heartbeat(t), t)
 
     def _on_limit(self, direction: Direction, env: Envelope[object]) -> None:
-        p = env.payload
-        try:
-            limit = p if isinstance(p, PowerLimit) else PowerLimit.from_dict(p)
-        except LimitValueError as exc:
-            self._reject(env, direction, str(exc))
-            return
-        t = self.clock.monotonic()
-        result = self.machines[direction].write_limit(limit, t)
-        if result.accepted:
-            d_s = limit.duration_s
-            self._expires[direction] = t + d_s if limit.active and d_s is not None and d_s > 0 else None
-        else:
-            self._reject(env, direction, result.reason)
-        self._after(direction, list(result.transitions), t, force=result.accepted)
+        limit = self._parse(direction, env, PowerLimit)
+        if limit is not None:
+            t = self.clock.monotonic()
+            self._written(direction, env, self.machines[direction].write_limit(limit, t), t)
 
     def _on_failsafe(self, direction: Direction, env: Envelope[object]) -> None:
-        p = env.payload
-        try:
-            values = p if isinstance(p, FailsafeValues) else FailsafeValues.from_dict(p)
-        except LimitValueError as exc:
-            self._reject(env, direction, str(exc))
-            return
-        t = self.clock.monotonic()
-        result = self.machines[direction].write_failsafe(values, t)
+        values = self._parse(direction, env, FailsafeValues)
+        if values is not None:
+            t = self.clock.monotonic()
+            self._written(direction, env, self.machines[direction].write_failsafe(values, t), t)
+
+    def _written(self, direction: Direction, env: Envelope[object], result: WriteResult, t: float) -> None:
         if not result.accepted:
             self._reject(env, direction, result.reason)
         self._after(direction, list(result.transitions), t, force=result.accepted)

@@ -240,6 +240,12 @@ class LimitMachine:
         """
         return _effective(self._peek(t))
 
+    def limit_expires_at(self, t: float) -> float | None:
+        """When the Energy Guard's limit in force at `t` expires (its duration, LPC-TS-025/026);
+        None when no limit is active or it has no duration. Evaluated on a copy."""
+        c = self._peek(t)
+        return c.limit_expires_at if c.state is _LIMITED else None
+
     def report(self, t: float) -> LimitState:
         """What the CS reports at `t` (evaluated on a copy, like `effective_limit_w`)."""
         c = self._peek(t)

@@ -64,6 +64,7 @@ __all__ = [
     "connection_w",
     "plan_inputs",
     "plan_powers",
+    "resolve_path",
     "typical_run_kw",
 ]
 
