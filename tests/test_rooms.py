@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "ports": {"ports", "model", "clock", "bus"},
     "sim": {"sim", "model", "clock", "physics", "ports", "bus"},
     "home": {"home", "model", "clock", "physics", "bus", "ports", "store"},
+    "grid": {"grid", "model", "clock", "bus", "store"},
 }
 """Room -> the rooms it may import. The simulator serves the meter's ports with the ports' own
 encoders; the home side reads meters through the ports and stores through the store."""
