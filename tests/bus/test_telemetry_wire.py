@@ -111,6 +111,43 @@ def test_seal_and_open() -> None:
     cose_key = COSEKey.from_symmetric_key(key, alg="A128GCM", kid=b"m1")
     assert COSE.new().decode(sealed, cose_key) == b"hello"
     assert Sealer("m1", key).seal(b"hello") != sealed  # fresh IV each time
+    # and opens what cwt seals (untagged protected header order, cwt's own IV)
+    from_cwt = COSE.new().encode(
+        b"from cwt", cose_key, protected={"alg": "A128GCM"}, unprotected={"kid": b"m1"}
+    )
+    assert opener.open(from_cwt, "m1") == b"from cwt"
+
+
+def test_open_refuses_other_algorithms_and_headers() -> None:
+    key = new_key()
+    opener = Opener({"m1": key}.get)
+    other_alg = cbor2.dumps(cbor2.CBORTag(16, [cbor2.dumps({1: 3}), {4: b"m1", 5: bytes(12)}, bytes(32)]))
+    with pytest.raises(Rejected) as err:
+        opener.open(other_alg, "m1")
+    assert err.value.reason is Reason.UNSUPPORTED and "A128GCM" in str(err.value)
+    crit = cbor2.dumps(cbor2.CBORTag(16, [cbor2.dumps({1: 1, 2: [99]}), {4: b"m1", 5: bytes(12)}, bytes(32)]))
+    with pytest.raises(Rejected) as err:
+        opener.open(crit, "m1")
+    assert err.value.reason is Reason.UNSUPPORTED
+    sign1 = cbor2.dumps(cbor2.CBORTag(18, [b"", {}, b"x", b"sig"]))
+    with pytest.raises(Rejected) as err:
+        opener.open(sign1, "m1")
+    assert err.value.reason is Reason.MALFORMED and "tag 18" in str(err.value)
+    short_iv = cbor2.dumps(cbor2.CBORTag(16, [cbor2.dumps({1: 1}), {4: b"m1", 5: bytes(8)}, bytes(32)]))
+    with pytest.raises(Rejected, match="IV must be 12 bytes"):
+        opener.open(short_iv, "m1")
+
+
+def test_a_rotated_key_still_opens_during_the_grace_period() -> None:
+    old, new = new_key(), new_key()
+    keys = {"m1": new}
+    previous = {"m1": old}
+    opener = Opener(keys.get, previous.get)
+    assert opener.open(Sealer("m1", old).seal(b"before"), "m1") == b"before"
+    assert opener.open(Sealer("m1", new).seal(b"after"), "m1") == b"after"
+    previous.clear()
+    with pytest.raises(Rejected):
+        opener.open(Sealer("m1", old).seal(b"late"), "m1")
 
 
 def test_open_rejects_and_counts() -> None:
