@@ -115,6 +115,15 @@ class TelemetryBatch:
         else:
             seqs.append(r.sequence)
 
+    def extend(self, other: TelemetryBatch) -> None:
+        """Append another batch's rows and sequences (a failed commit merged into the next)."""
+        self.samples += other.samples
+        self.curve_points += other.curve_points
+        self.events += other.events
+        self.wan += other.wan
+        for meter, seqs in other.sequences.items():
+            self.sequences.setdefault(meter, []).extend(seqs)
+
     @classmethod
     def of(cls, records: Iterable[TelemetryRecord]) -> TelemetryBatch:
         batch = cls()

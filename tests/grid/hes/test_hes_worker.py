@@ -117,7 +117,8 @@ def test_forged_altered_and_misrouted_messages_are_rejected_and_never_stored() -
                 "bad_signature": 2, "key_not_for_source": 2, "unknown_kid": 1, "malformed": 1,
             }  # fmt: skip
             kinds = {(a.meter_id, a.kind) for a in alarms}
-            assert (m0, AlarmKind.AUTH) in kinds and ("EAN999999", AlarmKind.UNKNOWN_METER) in kinds
+            assert (m0, AlarmKind.PEERS) in kinds and (m1, AlarmKind.PEERS) in kinds
+            assert ("EAN999999", AlarmKind.UNKNOWN_METER) in kinds
         finally:
             stop.set()
             await task

@@ -52,7 +52,7 @@ class Ingestor:
         self, keys: MeterKeys, monitor: SecurityMonitor | None = None, *, topic_prefix: str = ""
     ) -> None:
         self.keys = keys
-        self.monitor = monitor or SecurityMonitor()
+        self.monitor = monitor if monitor is not None else SecurityMonitor()
         self.topic_prefix = topic_prefix
         self._head = f"{topic_prefix}meter/"
         self._opener = Opener(keys.get, keys.previous)
@@ -86,13 +86,15 @@ class Ingestor:
             record = decode_record(self._opener.open(data, meter))
         except Rejected as exc:
             self.rejected[exc.reason.value] += 1
-            return self.monitor.rejected(meter, now, exc.reason.value)
+            other = exc.reason is Reason.KEY_NOT_FOR_SOURCE
+            return self.monitor.rejected(meter, now, exc.reason.value, other_peer=other)
         except TelemetryDecodeError as exc:
             self.rejected["invalid-record"] += 1
             return self.monitor.rejected(meter, now, f"invalid record: {exc}")
         if record.meter_id != meter:
             self.rejected[Reason.KEY_NOT_FOR_SOURCE.value] += 1
-            return self.monitor.rejected(meter, now, f"record names meter {record.meter_id!r}")
+            detail = f"record names meter {record.meter_id!r}"
+            return self.monitor.rejected(meter, now, detail, other_peer=True)
         batch.add(record)
         self.accepted += 1
         age = (wall - record.time).total_seconds()

@@ -10,9 +10,9 @@ raises an alarm when traffic leaves it:
   time is older than `backfill_age_s` are counted apart, so a gateway catching up is no alarm.
 - SIZE: a message far larger than the meter's learned size for that record kind (exfiltration
   through a compromised gateway, fuzzing).
-- PEERS: a record kind the meter has never sent after its learning period: traffic on a new
-  channel. (On MQTT the head-end does not see the sender's address; the record kinds and the key
-  are the peers it can see.)
+- PEERS: a message on the meter's topic sealed with another meter's key, or naming another meter:
+  traffic from a party the meter does not talk with (on MQTT the head-end does not see the
+  sender's address; the topic, the key id and the record's meter id are the peers it can see).
 - AUTH: repeated messages on the meter's topic that fail authentication (forgeries, a wrong or
   stolen key, replays altered to pass as new).
 - DUPLICATES: most messages of a window are sequences already seen (a replay attack; a gateway
@@ -59,7 +59,9 @@ class TrafficAlarm:
 @dataclass(frozen=True, slots=True)
 class MonitorConfig:
     warmup: int = 20
-    """Messages a meter sends before its model is trusted (no RATE/SIZE/PEERS alarm before)."""
+    """Messages a meter sends before its model is trusted (no RATE or SIZE alarm before)."""
+    kind_warmup: int = 3
+    """Messages of one record type before its size is trusted (load curves come every 15 min)."""
     alpha: float = 0.1
     """EWMA weight of a new observation."""
     rate_factor: float = 5.0
@@ -89,7 +91,8 @@ class _Meter:
     count: int = 0
     last: float | None = None
     interval: float | None = None
-    sizes: dict[int, float] = field(default_factory=dict)
+    sizes: dict[int, tuple[float, int]] = field(default_factory=dict)
+    """Record type -> (EWMA of the size, messages of that type seen)."""
     window_start: float = 0.0
     window_count: int = 0
     auth_times: list[float] = field(default_factory=list)
@@ -153,20 +156,12 @@ class SecurityMonitor:
                     f"{share:.0%} of the last {cfg.duplicate_window} messages repeat sequences already seen",
                 )  # fmt: skip
 
-        learned = m.sizes.get(kind)
-        if learned is None:
-            if trusted:
-                detail = f"new record type {kind} after learning"
-                alarms += self._raise(m, meter_id, AlarmKind.PEERS, now, detail)
-            m.sizes[kind] = float(size)
+        learned, seen = m.sizes.get(kind, (float(size), 0))
+        if seen >= cfg.kind_warmup and size > cfg.size_factor * learned + cfg.size_slack:
+            detail = f"{size} bytes for record type {kind}, learned {learned:.0f}"
+            alarms += self._raise(m, meter_id, AlarmKind.SIZE, now, detail)
         else:
-            if trusted and size > cfg.size_factor * learned + cfg.size_slack:
-                alarms += self._raise(
-                    m, meter_id, AlarmKind.SIZE, now,
-                    f"{size} bytes for record type {kind}, learned {learned:.0f}",
-                )  # fmt: skip
-            else:
-                m.sizes[kind] = learned + cfg.alpha * (size - learned)
+            m.sizes[kind] = (learned + cfg.alpha * (size - learned), seen + 1)
 
         if record_age_s > cfg.backfill_age_s:
             self.backfilled += 1
@@ -178,7 +173,8 @@ class SecurityMonitor:
                 gap = now - m.last
                 if m.interval is None:
                     m.interval = gap
-                elif not dup:
+                elif not dup and (not trusted or m.interval / 3 <= gap <= 3 * m.interval):
+                    # neither an outage nor a flood is the meter's rhythm: only learn from gaps near it
                     m.interval += cfg.alpha * (gap - m.interval)
             m.last = now
             if trusted and m.interval is not None and m.interval > 0:
@@ -208,12 +204,17 @@ class SecurityMonitor:
         m.seen |= bit
         return False
 
-    def rejected(self, meter_id: str, now: float, reason: str) -> list[TrafficAlarm]:
-        """A message on `meter_id`'s topic that failed authentication or decoding."""
+    def rejected(
+        self, meter_id: str, now: float, reason: str, *, other_peer: bool = False
+    ) -> list[TrafficAlarm]:
+        """A message on `meter_id`'s topic that failed authentication or decoding; `other_peer`
+        when it was sealed with another meter's key or names another meter (PEERS at once)."""
         cfg = self.config
         m = self._meters.get(meter_id)
         if m is None:
             m = self._meters[meter_id] = _Meter(window_start=now)
+        if other_peer:
+            return self._raise(m, meter_id, AlarmKind.PEERS, now, reason)
         m.auth_times = [t for t in m.auth_times if now - t < cfg.auth_window_s]
         m.auth_times.append(now)
         if len(m.auth_times) >= cfg.auth_failures:
