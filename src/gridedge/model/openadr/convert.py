@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
+from itertools import pairwise
 
 import numpy as np
 
@@ -102,7 +103,7 @@ class CapacityLimitSchedule:
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.limits, key=lambda lim: lim.start))
-        for a, b in zip(ordered, ordered[1:], strict=False):
+        for a, b in pairwise(ordered):
             if a.end is None or a.end > b.start:
                 raise ValueError(
                     f"{self.source or 'CapacityLimitSchedule'}: limits overlap at {b.start.isoformat()}"
@@ -172,14 +173,18 @@ def _number(ti: TimedInterval, payload: ValuesMap, where: str) -> float:
         )
     v = payload.values[0]
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise OpenAdrConversionError(f"{where}.intervals[{ti.index}] {payload.type}: expected a number, found {v!r}")
+        raise OpenAdrConversionError(
+            f"{where}.intervals[{ti.index}] {payload.type}: expected a number, found {v!r}"
+        )
     return float(v)
 
 
 def _factor(table: dict[str, float], units: str | None, default: Unit, where: str) -> float:
     key = (units or default.value).upper()
     if key not in table:
-        raise OpenAdrConversionError(f"{where}: units {units!r} not understood (expected one of {sorted(table)})")
+        raise OpenAdrConversionError(
+            f"{where}: units {units!r} not understood (expected one of {sorted(table)})"
+        )
     return table[key]
 
 
@@ -193,7 +198,9 @@ def price_series_from_event(
     """The event's prices as a `PriceSeries` per kWh (see the module docstring)."""
     where = _name(event)
     timed = [
-        (ti, p) for ti in timeline(event.intervals, event.interval_period, where) if (p := ti.payload(payload_type))
+        (ti, p)
+        for ti in timeline(event.intervals, event.interval_period, where)
+        if (p := ti.payload(payload_type))
     ]
     if not timed:
         raise OpenAdrConversionError(f"{where}: no {payload_type} payload in any interval")
@@ -204,7 +211,8 @@ def price_series_from_event(
     for ti, p in timed:
         if ti.end is None:
             raise OpenAdrConversionError(
-                f"{where}.intervals[{ti.index}]: a {payload_type} interval needs a duration (PT0S is open-ended)"
+                f"{where}.intervals[{ti.index}]: a {payload_type} interval needs a duration"
+                " (PT0S is open-ended)"
             )
         spans.append((ti.start, ti.end, _number(ti, p, where) * factor))
     t0 = min(s[0] for s in spans)
@@ -226,7 +234,10 @@ def price_series_from_event(
 
 
 def capacity_limits_from_event(
-    event: Event, payload_type: str = EventPayloadType.IMPORT_CAPACITY_LIMIT.value, *, program: Program | None = None
+    event: Event,
+    payload_type: str = EventPayloadType.IMPORT_CAPACITY_LIMIT.value,
+    *,
+    program: Program | None = None,
 ) -> CapacityLimitSchedule:
     """The event's IMPORT_ or EXPORT_CAPACITY_LIMIT values as a schedule in W."""
     where = _name(event)
@@ -272,7 +283,11 @@ def merge_price_series(series: Sequence[PriceSeries]) -> PriceSeries | None:
         seg = values[i0 : i0 + rep.size]
         values[i0 : i0 + rep.size] = np.where(np.isnan(rep), seg, rep)
     return PriceSeries(
-        start=t0, step_s=step, values=values, source=" + ".join(s.source for s in series), currency=series[0].currency
+        start=t0,
+        step_s=step,
+        values=values,
+        source=" + ".join(s.source for s in series),
+        currency=series[0].currency,
     )
 
 
@@ -389,7 +404,8 @@ def usage_report(
             ReportResource(
                 resource_name=resource_name,
                 interval_period=IntervalPeriod(
-                    start=start.astimezone(UTC), duration=IsoDuration.parse(format_duration(timedelta(seconds=step_s)))
+                    start=start.astimezone(UTC),
+                    duration=IsoDuration.parse(format_duration(timedelta(seconds=step_s))),
                 ),
                 intervals=[
                     Interval(id=k, payloads=[ValuesMap(type=payload_type, values=[float(v)])])

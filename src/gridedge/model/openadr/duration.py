@@ -26,7 +26,8 @@ from pydantic_core import core_schema
 __all__ = ["DURATION_PATTERN", "DurationError", "IsoDuration", "format_duration", "parse_duration"]
 
 DURATION_PATTERN: Final = (
-    r"^(-?)P(?=\d|T\d)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)([DW]))?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+    r"^(-?)P(?=\d|T\d)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)([DW]))?"
+    r"(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
 """The `duration` schema's pattern, verbatim from openadr3-3.0.1.yaml."""
 
@@ -127,7 +128,9 @@ class IsoDuration:
 
     # ---- pydantic: validated from and serialised to the text
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         def validate(value: object) -> IsoDuration:
             if isinstance(value, IsoDuration):
                 return value

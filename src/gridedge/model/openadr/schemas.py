@@ -151,14 +151,18 @@ class IntervalPeriod(OpenAdrModel):
 
     start: DateTime
     duration: IsoDuration | None = None
-    randomize_start: IsoDuration | None = Field(default=None, alias="randomizeStart")
+    randomize_start: IsoDuration | None = Field(
+        default=None, validation_alias="randomizeStart", serialization_alias="randomizeStart"
+    )
 
 
 class Interval(OpenAdrModel):
     """Schema `interval`: a client-numbered window (`id` is not a sequence number) and its payloads."""
 
     id: Int32
-    interval_period: IntervalPeriod | None = Field(default=None, alias="intervalPeriod")
+    interval_period: IntervalPeriod | None = Field(
+        default=None, validation_alias="intervalPeriod", serialization_alias="intervalPeriod"
+    )
     payloads: list[ValuesMap]
 
 
@@ -166,9 +170,9 @@ class EventPayloadDescriptor(OpenAdrModel):
     """Schema `eventPayloadDescriptor`: units and currency of an event's payload values."""
 
     object_type: Literal["EVENT_PAYLOAD_DESCRIPTOR"] = Field(
-        default="EVENT_PAYLOAD_DESCRIPTOR", alias="objectType"
+        default="EVENT_PAYLOAD_DESCRIPTOR", validation_alias="objectType", serialization_alias="objectType"
     )
-    payload_type: Name = Field(alias="payloadType")
+    payload_type: Name = Field(validation_alias="payloadType", serialization_alias="payloadType")
     units: str | None = None
     currency: str | None = None
 
@@ -177,10 +181,12 @@ class ReportPayloadDescriptor(OpenAdrModel):
     """Schema `reportPayloadDescriptor`: reading type, units, accuracy and confidence of a report."""
 
     object_type: Literal["REPORT_PAYLOAD_DESCRIPTOR"] = Field(
-        default="REPORT_PAYLOAD_DESCRIPTOR", alias="objectType"
+        default="REPORT_PAYLOAD_DESCRIPTOR", validation_alias="objectType", serialization_alias="objectType"
     )
-    payload_type: Name = Field(alias="payloadType")
-    reading_type: str | None = Field(default=None, alias="readingType")
+    payload_type: Name = Field(validation_alias="payloadType", serialization_alias="payloadType")
+    reading_type: str | None = Field(
+        default=None, validation_alias="readingType", serialization_alias="readingType"
+    )
     units: str | None = None
     accuracy: float | None = None
     confidence: Annotated[int, Field(ge=0, le=100)] | None = None
@@ -209,13 +215,19 @@ PayloadDescriptor = Annotated[
 class ReportDescriptor(OpenAdrModel):
     """Schema `reportDescriptor`: how an event asks VENs for reports (defaults as in the spec)."""
 
-    payload_type: Name = Field(alias="payloadType")
-    reading_type: str | None = Field(default=None, alias="readingType")
+    payload_type: Name = Field(validation_alias="payloadType", serialization_alias="payloadType")
+    reading_type: str | None = Field(
+        default=None, validation_alias="readingType", serialization_alias="readingType"
+    )
     units: str | None = None
     targets: list[ValuesMap] | None = None
     aggregate: bool = False
-    start_interval: Int32 = Field(default=-1, alias="startInterval")
-    num_intervals: Int32 = Field(default=-1, alias="numIntervals")
+    start_interval: Int32 = Field(
+        default=-1, validation_alias="startInterval", serialization_alias="startInterval"
+    )
+    num_intervals: Int32 = Field(
+        default=-1, validation_alias="numIntervals", serialization_alias="numIntervals"
+    )
     historical: bool = True
     frequency: Int32 = -1
     repeat: Int32 = 1
@@ -225,7 +237,7 @@ class ProgramDescription(OpenAdrModel):
     """An item of `program.programDescriptions`. The spec says `format: uri` but its own example
     (`www.myCorporation.com/...`) is not an absolute URI, so any string is accepted."""
 
-    url: str = Field(alias="URL")
+    url: str = Field(validation_alias="URL", serialization_alias="URL")
 
 
 # --------------------------------------------------------------------------- top-level objects
@@ -235,27 +247,55 @@ class _Provisioned(OpenAdrModel):
     """Fields the VTN provisions on creation and modification (every top-level object has them)."""
 
     id: ObjectID | None = None
-    created_date_time: DateTime | None = Field(default=None, alias="createdDateTime")
-    modification_date_time: DateTime | None = Field(default=None, alias="modificationDateTime")
+    created_date_time: DateTime | None = Field(
+        default=None, validation_alias="createdDateTime", serialization_alias="createdDateTime"
+    )
+    modification_date_time: DateTime | None = Field(
+        default=None, validation_alias="modificationDateTime", serialization_alias="modificationDateTime"
+    )
 
 
 class Program(_Provisioned):
     """Schema `program`: metadata of a program (a tariff, a capacity-limit scheme) from VTN to VEN."""
 
-    object_type: Literal["PROGRAM"] = Field(default="PROGRAM", alias="objectType")
-    program_name: Name = Field(alias="programName")
-    program_long_name: str | None = Field(default=None, alias="programLongName")
-    retailer_name: str | None = Field(default=None, alias="retailerName")
-    retailer_long_name: str | None = Field(default=None, alias="retailerLongName")
-    program_type: str | None = Field(default=None, alias="programType")
+    object_type: Literal["PROGRAM"] = Field(
+        default="PROGRAM", validation_alias="objectType", serialization_alias="objectType"
+    )
+    program_name: Name = Field(validation_alias="programName", serialization_alias="programName")
+    program_long_name: str | None = Field(
+        default=None, validation_alias="programLongName", serialization_alias="programLongName"
+    )
+    retailer_name: str | None = Field(
+        default=None, validation_alias="retailerName", serialization_alias="retailerName"
+    )
+    retailer_long_name: str | None = Field(
+        default=None, validation_alias="retailerLongName", serialization_alias="retailerLongName"
+    )
+    program_type: str | None = Field(
+        default=None, validation_alias="programType", serialization_alias="programType"
+    )
     country: str | None = None
-    principal_subdivision: str | None = Field(default=None, alias="principalSubdivision")
-    time_zone_offset: IsoDuration | None = Field(default=None, alias="timeZoneOffset")
-    interval_period: IntervalPeriod | None = Field(default=None, alias="intervalPeriod")
-    program_descriptions: list[ProgramDescription] | None = Field(default=None, alias="programDescriptions")
-    binding_events: bool | None = Field(default=None, alias="bindingEvents")
-    local_price: bool | None = Field(default=None, alias="localPrice")
-    payload_descriptors: list[PayloadDescriptor] | None = Field(default=None, alias="payloadDescriptors")
+    principal_subdivision: str | None = Field(
+        default=None, validation_alias="principalSubdivision", serialization_alias="principalSubdivision"
+    )
+    time_zone_offset: IsoDuration | None = Field(
+        default=None, validation_alias="timeZoneOffset", serialization_alias="timeZoneOffset"
+    )
+    interval_period: IntervalPeriod | None = Field(
+        default=None, validation_alias="intervalPeriod", serialization_alias="intervalPeriod"
+    )
+    program_descriptions: list[ProgramDescription] | None = Field(
+        default=None, validation_alias="programDescriptions", serialization_alias="programDescriptions"
+    )
+    binding_events: bool | None = Field(
+        default=None, validation_alias="bindingEvents", serialization_alias="bindingEvents"
+    )
+    local_price: bool | None = Field(
+        default=None, validation_alias="localPrice", serialization_alias="localPrice"
+    )
+    payload_descriptors: list[PayloadDescriptor] | None = Field(
+        default=None, validation_alias="payloadDescriptors", serialization_alias="payloadDescriptors"
+    )
     targets: list[ValuesMap] | None = None
 
 
@@ -267,34 +307,52 @@ class Event(_Provisioned):
     other, interval n starting n durations after the start).
     """
 
-    object_type: Literal["EVENT"] = Field(default="EVENT", alias="objectType")
-    program_id: ObjectID = Field(alias="programID")
-    event_name: str | None = Field(default=None, alias="eventName")
+    object_type: Literal["EVENT"] = Field(
+        default="EVENT", validation_alias="objectType", serialization_alias="objectType"
+    )
+    program_id: ObjectID = Field(validation_alias="programID", serialization_alias="programID")
+    event_name: str | None = Field(
+        default=None, validation_alias="eventName", serialization_alias="eventName"
+    )
     priority: Annotated[int, Field(ge=0)] | None = None
     targets: list[ValuesMap] | None = None
-    report_descriptors: list[ReportDescriptor] | None = Field(default=None, alias="reportDescriptors")
-    payload_descriptors: list[EventPayloadDescriptor] | None = Field(default=None, alias="payloadDescriptors")
-    interval_period: IntervalPeriod | None = Field(default=None, alias="intervalPeriod")
+    report_descriptors: list[ReportDescriptor] | None = Field(
+        default=None, validation_alias="reportDescriptors", serialization_alias="reportDescriptors"
+    )
+    payload_descriptors: list[EventPayloadDescriptor] | None = Field(
+        default=None, validation_alias="payloadDescriptors", serialization_alias="payloadDescriptors"
+    )
+    interval_period: IntervalPeriod | None = Field(
+        default=None, validation_alias="intervalPeriod", serialization_alias="intervalPeriod"
+    )
     intervals: list[Interval]
 
 
 class ReportResource(OpenAdrModel):
     """An item of `report.resources`: one resource's (or AGGREGATED_REPORT's) intervals."""
 
-    resource_name: Name = Field(alias="resourceName")
-    interval_period: IntervalPeriod | None = Field(default=None, alias="intervalPeriod")
+    resource_name: Name = Field(validation_alias="resourceName", serialization_alias="resourceName")
+    interval_period: IntervalPeriod | None = Field(
+        default=None, validation_alias="intervalPeriod", serialization_alias="intervalPeriod"
+    )
     intervals: list[Interval]
 
 
 class Report(_Provisioned):
     """Schema `report`: data a VEN sends back about an event (usage, readings...)."""
 
-    object_type: Literal["REPORT"] = Field(default="REPORT", alias="objectType")
-    program_id: ObjectID = Field(alias="programID")
-    event_id: ObjectID = Field(alias="eventID")
-    client_name: Name = Field(alias="clientName")
-    report_name: str | None = Field(default=None, alias="reportName")
-    payload_descriptors: list[ReportPayloadDescriptor] | None = Field(default=None, alias="payloadDescriptors")
+    object_type: Literal["REPORT"] = Field(
+        default="REPORT", validation_alias="objectType", serialization_alias="objectType"
+    )
+    program_id: ObjectID = Field(validation_alias="programID", serialization_alias="programID")
+    event_id: ObjectID = Field(validation_alias="eventID", serialization_alias="eventID")
+    client_name: Name = Field(validation_alias="clientName", serialization_alias="clientName")
+    report_name: str | None = Field(
+        default=None, validation_alias="reportName", serialization_alias="reportName"
+    )
+    payload_descriptors: list[ReportPayloadDescriptor] | None = Field(
+        default=None, validation_alias="payloadDescriptors", serialization_alias="payloadDescriptors"
+    )
     resources: list[ReportResource]
 
 
@@ -306,8 +364,10 @@ class ObjectOperation(OpenAdrModel):
 
     objects: list[ObjectType]
     operations: list[Operation]
-    callback_url: str = Field(alias="callbackUrl")
-    bearer_token: str | None = Field(default=None, alias="bearerToken")
+    callback_url: str = Field(validation_alias="callbackUrl", serialization_alias="callbackUrl")
+    bearer_token: str | None = Field(
+        default=None, validation_alias="bearerToken", serialization_alias="bearerToken"
+    )
 
     @field_validator("callback_url")
     @classmethod
@@ -326,19 +386,25 @@ class ObjectOperation(OpenAdrModel):
 class Subscription(_Provisioned):
     """Schema `subscription`: a client's webhook for operations on objects of one program."""
 
-    object_type: Literal["SUBSCRIPTION"] = Field(default="SUBSCRIPTION", alias="objectType")
-    client_name: Name = Field(alias="clientName")
-    program_id: ObjectID = Field(alias="programID")
-    object_operations: list[ObjectOperation] = Field(alias="objectOperations")
+    object_type: Literal["SUBSCRIPTION"] = Field(
+        default="SUBSCRIPTION", validation_alias="objectType", serialization_alias="objectType"
+    )
+    client_name: Name = Field(validation_alias="clientName", serialization_alias="clientName")
+    program_id: ObjectID = Field(validation_alias="programID", serialization_alias="programID")
+    object_operations: list[ObjectOperation] = Field(
+        validation_alias="objectOperations", serialization_alias="objectOperations"
+    )
     targets: list[ValuesMap] | None = None
 
 
 class Resource(_Provisioned):
     """Schema `resource`: a device or system behind a VEN (`venID` is set by the VTN from the path)."""
 
-    object_type: Literal["RESOURCE"] = Field(default="RESOURCE", alias="objectType")
-    resource_name: Name = Field(alias="resourceName")
-    ven_id: ObjectID | None = Field(default=None, alias="venID")
+    object_type: Literal["RESOURCE"] = Field(
+        default="RESOURCE", validation_alias="objectType", serialization_alias="objectType"
+    )
+    resource_name: Name = Field(validation_alias="resourceName", serialization_alias="resourceName")
+    ven_id: ObjectID | None = Field(default=None, validation_alias="venID", serialization_alias="venID")
     attributes: list[ValuesMap] | None = None
     targets: list[ValuesMap] | None = None
 
@@ -346,8 +412,10 @@ class Resource(_Provisioned):
 class Ven(_Provisioned):
     """Schema `ven`: a client in the VEN role; `venName` is unique within a VTN."""
 
-    object_type: Literal["VEN"] = Field(default="VEN", alias="objectType")
-    ven_name: Name = Field(alias="venName")
+    object_type: Literal["VEN"] = Field(
+        default="VEN", validation_alias="objectType", serialization_alias="objectType"
+    )
+    ven_name: Name = Field(validation_alias="venName", serialization_alias="venName")
     attributes: list[ValuesMap] | None = None
     targets: list[ValuesMap] | None = None
     resources: list[Resource] | None = None
@@ -373,7 +441,7 @@ class Notification(OpenAdrModel):
     notification about an EVENT carries an `Event`.
     """
 
-    object_type: ObjectType = Field(alias="objectType")
+    object_type: ObjectType = Field(validation_alias="objectType", serialization_alias="objectType")
     operation: NotificationOperation
     object: OpenAdrObject
     targets: list[ValuesMap] | None = None
@@ -386,13 +454,14 @@ class Notification(OpenAdrModel):
         kind = data.get("objectType", data.get("object_type"))
         obj = data.get("object")
         if isinstance(obj, dict) and kind in ObjectType._value2member_map_:
-            data = {**data, "object": OBJECT_CLASSES[ObjectType(kind)].model_validate(obj)}
+            data = {**data, "object": OBJECT_CLASSES[ObjectType(str(kind))].model_validate(obj)}
         return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Notification:
         if not isinstance(self.object, OBJECT_CLASSES[self.object_type]):
-            raise ValueError(f"object: expected a {self.object_type.value} object, found {type(self.object).__name__}")
+            found = type(self.object).__name__
+            raise ValueError(f"object: expected a {self.object_type.value} object, found {found}")
         return self
 
 
@@ -449,4 +518,4 @@ class AuthError(OpenAdrModel):
 class AuthServerInfo(OpenAdrModel):
     """GET /auth/server (OpenADR 3.1 token discovery, not in the 3.0.1 yaml): where to get tokens."""
 
-    token_url: str = Field(alias="tokenURL")
+    token_url: str = Field(validation_alias="tokenURL", serialization_alias="tokenURL")
