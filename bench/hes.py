@@ -176,13 +176,15 @@ class Result:
     seconds: float
     worker_cpu_s: float
     gateway_cpu_s: float
+    per_worker: list[int]
 
     def line(self) -> str:
         rate = self.readings / self.seconds
         per_cpu = self.readings / self.worker_cpu_s if self.worker_cpu_s else float("nan")
         return (
             f"| {self.mode} | {self.workers} | {self.readings:,} | {self.seconds:.1f} s | **{rate:,.0f}/s** "
-            f"| {self.worker_cpu_s:.1f} s | {per_cpu:,.0f}/s | {self.gateway_cpu_s:.1f} s |"
+            f"| {self.worker_cpu_s:.1f} s | {per_cpu:,.0f}/s | {self.gateway_cpu_s:.1f} s "
+            f"| {' / '.join(f'{n:,}' for n in self.per_worker)} |"
         )
 
 
@@ -263,13 +265,15 @@ def run_case(mode: str, n_workers: int, keys: dict[str, bytes], per_meter: int, 
         for p in [*workers, *gws]:
             p.join()
         worker_cpu = gateway_cpu = 0.0
+        shares: list[int] = []
         while not out.empty():
             item = out.get()
             if item[0] == "worker":
                 worker_cpu += item[4]
+                shares.append(item[2])
             else:
                 gateway_cpu += item[3]
-        return Result(mode, n_workers, total, seconds, worker_cpu, gateway_cpu)
+        return Result(mode, n_workers, total, seconds, worker_cpu, gateway_cpu, sorted(shares))
     finally:
         broker.terminate()
         broker.wait()
@@ -288,8 +292,11 @@ def main() -> None:
     keys = make_keys(args.meters)
     per_meter = max(1, args.readings // args.meters)
     print(f"{args.meters:,} meters x {per_meter} readings, {os.cpu_count()} cores")
-    print("| mode | workers | readings | time | end to end | worker CPU | per worker CPU-s | gateway CPU |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| mode | workers | readings | time | end to end | worker CPU | per worker CPU-s | gateway CPU "
+        "| messages per worker |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for mode in args.mode:
         for w in args.workers:
             print(run_case(mode, w, keys, per_meter, args.gateways).line(), flush=True)

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gridedge.cli_cem import add_cem_parser
+from gridedge.cli_gateway import add_gateway_parser
+from gridedge.cli_grid import add_grid_parser
 from gridedge.cli_plan import add_plan_parser
 from gridedge.cli_s1 import add_s1_parser
 
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_s1_parser(commands)
     add_plan_parser(commands)
     add_cem_parser(commands)
+    add_gateway_parser(commands)
+    add_grid_parser(commands)
 
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)
