@@ -13,9 +13,14 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from gridedge.bus.command_security import CommandSecurity, dso_command_security, site_source
+from gridedge.bus.keyfile import write_private_key, write_public_key
 from gridedge.bus.mqtt import MqttTransport
+from gridedge.bus.security import KeyRing, Signer, Verifier
 from gridedge.clock import RealClock
-from gridedge.model.limits import Heartbeat, LimitState, LpcState, PowerLimit
+from gridedge.model.limits import Heartbeat, LimitState, LpcState, PowerLimit, Rejected
 from gridedge.model.scenario import BatteryConfig
 from gridedge.sim.battery import Battery
 from gridedge.sim.devices.s2_battery import S2BatteryRM
@@ -207,3 +212,106 @@ def test_cem_takes_grid_limits_over_mqtt(tmp_path: Path) -> None:
     last = json.loads(out.splitlines()[-1])
     assert last["lpc"] == {"state": "limited", "limit_w": 5000.0}
     assert last["rejected_grid_messages"] == 1
+
+
+async def _signing_dso(
+    prefix: str, dso: Signer, forger: Signer, site_ring: KeyRing, seconds: float
+) -> tuple[list[LimitState], list[Rejected], CommandSecurity]:
+    """A grid operator that signs (heartbeats and a 5 kW limit) and verifies what the site reports,
+    and a forger on the same broker who signs a 3 kW limit with a key of its own under the DSO's kid."""
+    states: list[LimitState] = []
+    rejected: list[Rejected] = []
+    security = dso_command_security(dso, Verifier(site_ring))
+    async with (
+        MqttTransport(RealClock(), topic_prefix=prefix, security=security) as bus,
+        MqttTransport(RealClock(), topic_prefix=prefix, security=dso_command_security(forger, None)) as bad,
+    ):
+        bus.subscribe_callback("site/home/lpc/state", lambda env: states.append(env.payload), LimitState)
+        bus.subscribe_callback("site/home/lpc/rejected", lambda env: rejected.append(env.payload), Rejected)
+        await bus.wait_subscribed(10.0)
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < seconds:
+            bus.publish("site/home/lpc/heartbeat", Heartbeat(n), source="dso")
+            if n == 0:
+                bus.publish("site/home/lpc/limit", PowerLimit(5000.0, True), source="dso")
+            if n == 2:
+                bad.publish("site/home/lpc/limit", PowerLimit(3000.0, True), source="dso")
+            n += 1
+            await asyncio.sleep(1.0)
+    return states, rejected, security
+
+
+def test_cem_acts_only_on_signed_grid_commands(tmp_path: Path) -> None:
+    """`--grid-keys`: the signed limit applies; a forged one is rejected, shows in the status and
+    on the rejected topic, and the site stays at the signed limit. `--site-key`: the grid
+    operator verifies the site's state reports."""
+    dso, site = Signer.generate(b"dso-test"), Signer.generate(b"home-test")
+    forger = Signer(Ed25519PrivateKey.generate(), dso.kid)
+    write_public_key(tmp_path / "dso.pub.pem", dso.public_key, dso.kid)
+    (tmp_path / "grid-keys.toml").write_text('[[key]]\nsource = "dso"\npublic_key_file = "dso.pub.pem"\n')
+    write_private_key(tmp_path / "site.key", site)
+    site_ring = KeyRing()
+    site_ring.provision(site.public_key, kid=site.kid, sources=[site_source("home")])
+    meter = subprocess.Popen(
+        [sys.executable, "-m", "gridedge", "sim", "meter", "--p1-tcp", "127.0.0.1:0", "--duration", "60"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    prefix = f"test-{uuid.uuid4().hex}"
+    try:
+        where = announced(meter, "P1")
+        host, port = re.fullmatch(r"tcp://(.+):(\d+)", where).groups()  # type: ignore[union-attr]
+        cfg = tmp_path / "site.toml"
+        cfg.write_text(
+            CONFIG.format(p1=f"{host}:{port}").replace('[cem.s2]\nhost = "127.0.0.1"\nport = 0\n', "")
+        )
+        cem = subprocess.Popen(
+            [sys.executable, "-m", "gridedge", "cem", "--config", str(cfg), "--json", "--status-every", "1",
+             "--duration", "12", "--mqtt", "127.0.0.1:1883", "--mqtt-prefix", prefix,
+             "--grid-keys", str(tmp_path / "grid-keys.toml"), "--site-key", str(tmp_path / "site.key")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        announced(cem, "MQTT bridge (commands verified, reports signed)")
+        states, rejected, security = asyncio.run(_signing_dso(prefix, dso, forger, site_ring, 6.0))
+        out, err = cem.communicate(timeout=60)
+    finally:
+        meter.kill()
+        meter.wait()
+    assert cem.returncode == 0, err
+    assert any(s.state is LpcState.LIMITED and s.effective_limit_w == 5000.0 for s in states), states
+    assert not any(s.effective_limit_w == 3000.0 for s in states), states
+    assert [(r.topic, r.reason.split(":")[0]) for r in rejected] == [("site/home/lpc/limit", "bad_signature")]
+    # everything the site said was signed by its key and verified by the grid operator
+    assert security.stats.verified >= len(states) + 1 and security.stats.rejected_total == 0
+    last = json.loads(out.splitlines()[-1])
+    assert last["lpc"] == {"state": "limited", "limit_w": 5000.0}
+    assert last["rejected_grid_messages"] == 1
+    commands = last["grid_commands"]
+    assert commands["authenticated"] is True and commands["signing"] is True
+    assert commands["rejected"] == {"bad_signature": 1} and commands["verified"] >= 6
+
+
+def test_cem_key_flags_are_checked_before_starting(tmp_path: Path) -> None:
+    cfg = tmp_path / "site.toml"
+    cfg.write_text("[cem]\nsite_id = 'home'\n[cem.meter]\ntcp = '127.0.0.1:1'\n")
+    (tmp_path / "ring.toml").write_text("[[key]]\nsource = 'dso'\n")
+    cases = [
+        (["--grid-keys", str(tmp_path / "ring.toml")], "need --mqtt"),
+        (
+            ["--mqtt", "127.0.0.1:1883", "--grid-keys", str(tmp_path / "ring.toml")],
+            "key #1, line 1: public_key",
+        ),
+        (["--mqtt", "127.0.0.1:1883", "--site-key", str(tmp_path / "nope.key")], "nope.key: cannot read"),
+    ]
+    for flags, message in cases:
+        out = subprocess.run(
+            [sys.executable, "-m", "gridedge", "cem", "--config", str(cfg), *flags],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and message in out.stderr, (flags, out.stderr)

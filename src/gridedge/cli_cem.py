@@ -1,15 +1,19 @@
 """`gridedge cem`: run the energy manager for a site until stopped.
 
     gridedge cem --config FILE.toml [--serial DEV | --tcp HOST:PORT | --file PATH] [--prices FILE|URL]
-                 [--mqtt HOST:PORT [--mqtt-prefix P]] [--status-every S] [--duration S] [--json]
+                 [--mqtt HOST:PORT [--mqtt-prefix P] [--grid-keys FILE] [--site-key FILE]]
+                 [--status-every S] [--duration S] [--json]
 
 The site scenario (docs/scenario.md) names the meter port (`[cem.meter]`, or the source flags,
 which override it), where devices connect (`[cem.s2]`, `[cem.ocpp]`, `[[cem.sunspec]]`), the
 failsafe values' file and how the planner runs. The service (`home.cem.service`) reads the meter,
 obeys the grid operator's LPC/LPP limits from the bus, re-plans every quarter hour and runs the
-1 s control cycle. A status line (or JSON object) goes to stdout every `--status-every` seconds;
-logs go to stderr. Ctrl-C or SIGTERM stops it cleanly (devices keep their last orders until
-their own fallbacks apply).
+1 s control cycle. With `--grid-keys` every heartbeat, limit and failsafe message from the grid
+operator must be signed by a key of that key ring (docs/bus.md, "Command security"); anything else
+is rejected, counted in the status and reported on the site's `rejected` topic, never acted on.
+`--site-key` signs what the site reports back. A status line (or JSON object) goes to stdout every
+`--status-every` seconds; logs go to stderr. Ctrl-C or SIGTERM stops it cleanly (devices keep
+their last orders until their own fallbacks apply).
 
 Exit status: 0 stopped, 1 the meter port failed, 2 usage or configuration errors.
 """
@@ -18,13 +22,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gridedge.bus.command_security import CommandSecurity
+    from gridedge.bus.security import KeyRing, Signer
     from gridedge.home.cem.service import CemService
+
+log = logging.getLogger("gridedge.cem")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,6 +64,14 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument("--mqtt-prefix", default="", metavar="PREFIX", help="topic prefix on a shared broker")
     p.add_argument(
+        "--grid-keys",
+        metavar="FILE",
+        help="key ring (TOML) of the grid operator's keys: accept only commands signed by them",
+    )
+    p.add_argument(
+        "--site-key", metavar="FILE", help="this site's private key (PEM): sign state and heartbeats"
+    )
+    p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
     )
     p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
@@ -64,6 +82,28 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 def _fail(msg: str) -> int:
     print(f"gridedge cem: {msg}", file=sys.stderr)
     return EXIT_USAGE
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The key files of `--grid-keys` / `--site-key`, loaded before anything starts."""
+
+    grid: KeyRing | None
+    site: Signer | None
+
+
+def _load_keys(args: argparse.Namespace) -> _Keys | str:
+    """The keys, or what is wrong with the flags or files."""
+    from gridedge.bus.keyfile import KeyFileError, load_keyring, load_signer
+
+    if (args.grid_keys or args.site_key) and not args.mqtt:
+        return "--grid-keys and --site-key need --mqtt (they secure the broker link)"
+    try:
+        grid = load_keyring(args.grid_keys) if args.grid_keys else None
+        site = load_signer(args.site_key) if args.site_key else None
+    except KeyFileError as exc:
+        return str(exc)
+    return _Keys(grid, site)
 
 
 def cmd_cem(args: argparse.Namespace) -> int:
@@ -84,6 +124,9 @@ def cmd_cem(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         return _fail(str(exc))
     base = Path(args.config).resolve().parent
+    keys = _load_keys(args)
+    if isinstance(keys, str):
+        return _fail(keys)
     if args.serial or args.tcp or args.file:
         try:
             port = MeterPortConfig(serial=args.serial, tcp=args.tcp, file=args.file)
@@ -107,39 +150,65 @@ def cmd_cem(args: argparse.Namespace) -> int:
         scenario, clock=clock, base_dir=base, prices=prices, cop_model=lambda hp: HplibModel.load(hp.model)
     )
     try:
-        return asyncio.run(_run(service, args))
+        return asyncio.run(_run(service, args, keys))
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-async def _run(service: CemService, args: argparse.Namespace) -> int:
+async def _run(service: CemService, args: argparse.Namespace, keys: _Keys) -> int:
     if args.mqtt:
-        return await _run_bridged(service, args)
+        return await _run_bridged(service, args, keys)
     return await _run_service(service, args)
 
 
-async def _run_bridged(service: CemService, args: argparse.Namespace) -> int:
-    """The grid operator's topics between the service's bus and an MQTT broker (`bus.bridge`)."""
+async def _run_bridged(service: CemService, args: argparse.Namespace, keys: _Keys) -> int:
+    """The grid operator's topics between the service's bus and an MQTT broker: commands in
+    through `bus.bridge` (verified by `CommandSecurity` at the codec boundary when keys are
+    given), the site's reports out under the source `site:<id>` (signed with `--site-key`)."""
     from gridedge.bus.bridge import Bridge
-    from gridedge.bus.codec import DEFAULT_REGISTRY
+    from gridedge.bus.command_security import CommandRejected, site_command_security, site_source
+    from gridedge.bus.envelope import Envelope
     from gridedge.bus.mqtt import MqttTransport
-    from gridedge.home.cem.grid_link import Rejected, grid_topics
+    from gridedge.bus.security import Verifier
+    from gridedge.home.cem.grid_link import grid_topics
+    from gridedge.model.limits import Rejected
     from gridedge.ports.p1.readers import parse_host_port
 
+    site = service.site_id
+
+    def reject(exc: CommandRejected) -> None:
+        # reported like the limit machine's own refusals: on `.../rejected`, to the grid operator too
+        leaf_parent = exc.topic.rsplit("/", 1)[0]
+        service.transport.publish(
+            f"{leaf_parent}/rejected", Rejected(exc.topic, exc.source, exc.why), source=service.grid.source
+        )
+
+    verifier = None if keys.grid is None else Verifier(keys.grid, audience=site)
+    security = site_command_security(site, keys.site, verifier, on_reject=reject)
+    if verifier is None:
+        log.warning(
+            "no --grid-keys: commands from the grid operator are NOT authenticated "
+            "(anyone who can publish on the broker can set this site's limits)"
+        )
     host, port = parse_host_port(args.mqtt)
-    registry = DEFAULT_REGISTRY.copy()
-    registry.register("gridedge.cem.Rejected", Rejected)
     mqtt = MqttTransport(
         service.clock,
         host=host,
         port=port,
         topic_prefix=args.mqtt_prefix,
         # client ids are broker-wide: the prefix keeps two systems' sites named alike apart
-        client_id=f"gridedge-cem-{args.mqtt_prefix.replace('/', '-')}-{service.site_id}".replace("--", "-"),
-        registry=registry,
+        client_id=f"gridedge-cem-{args.mqtt_prefix.replace('/', '-')}-{site}".replace("--", "-"),
+        security=security,
+        on_error=lambda exc: log.warning("MQTT: %s", exc),
     )
-    inbound, outbound = grid_topics(service.site_id)
-    bridge = Bridge(service.transport, mqtt, inbound=inbound, outbound=outbound, name="mqtt")
+    inbound, outbound = grid_topics(site)
+    bridge = Bridge(service.transport, mqtt, inbound=inbound, name="mqtt")
+
+    def forward_out(env: Envelope[object]) -> None:
+        # one source per site, the one its key is provisioned for in the grid operator's key ring
+        mqtt.publish(env.topic, env.payload, source=site_source(site))
+
+    out_subs = [service.transport.subscribe_callback(pattern, forward_out) for pattern in outbound]
     await mqtt.start()
     bridge.start()
     try:
@@ -148,22 +217,28 @@ async def _run_bridged(service: CemService, args: argparse.Namespace) -> int:
         print(
             f"gridedge cem: no MQTT broker at {args.mqtt} yet; connecting in the background", file=sys.stderr
         )
-    print(f"MQTT bridge on {args.mqtt}", file=sys.stderr, flush=True)
+    signed = "signed" if keys.site is not None else "unsigned"
+    verified = "verified" if verifier is not None else "NOT authenticated"
+    print(f"MQTT bridge (commands {verified}, reports {signed}) on {args.mqtt}", file=sys.stderr, flush=True)
     try:
-        return await _run_service(service, args)
+        return await _run_service(service, args, security)
     finally:
         bridge.close()
+        for sub in out_subs:
+            sub.close()
         await mqtt.close()
 
 
-async def _run_service(service: CemService, args: argparse.Namespace) -> int:
+async def _run_service(
+    service: CemService, args: argparse.Namespace, security: CommandSecurity | None = None
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
-    status = asyncio.ensure_future(_status(service, args, stop))
+    status = asyncio.ensure_future(_status(service, args, stop, security))
     try:
         await service.run(stop)
     except OSError as exc:
@@ -172,11 +247,13 @@ async def _run_service(service: CemService, args: argparse.Namespace) -> int:
     finally:
         stop.set()
         await status
-        _print(service, args, final=True)
+        _print(service, args, security, final=True)
     return EXIT_OK
 
 
-async def _status(service: CemService, args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def _status(
+    service: CemService, args: argparse.Namespace, stop: asyncio.Event, security: CommandSecurity | None
+) -> None:
     started = asyncio.ensure_future(service.started.wait())
     await asyncio.wait({started, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
     if started.done():
@@ -188,11 +265,14 @@ async def _status(service: CemService, args: argparse.Namespace, stop: asyncio.E
         try:
             await asyncio.wait_for(stop.wait(), args.status_every)
         except TimeoutError:
-            _print(service, args)
+            _print(service, args, security)
 
 
-def status_record(service: CemService) -> dict[str, Any]:
-    """One status: the meter, the limits, the plan, the cycle, the devices."""
+def status_record(service: CemService, security: CommandSecurity | None = None) -> dict[str, Any]:
+    """One status: the meter, the limits, the plan, the cycle, the devices, and (on a broker) what
+    became of the grid operator's commands: `rejected_grid_messages` counts both the messages the
+    limit machines refused and those that failed authentication, `grid_commands` breaks the
+    latter down by reason."""
     from gridedge.model.limits import Direction
 
     loop = service.loop
@@ -224,13 +304,28 @@ def status_record(service: CemService) -> dict[str, Any]:
         "setpoints_failed": loop.stats.failed,
         "seconds_over_import": loop.stats.seconds_over_import,
         "shortfall_w": None if d is None else d.import_shortfall_w,
-        "rejected_grid_messages": service.grid.rejected,
+        "rejected_grid_messages": service.grid.rejected + (security.stats.rejected_total if security else 0),
+        "grid_commands": None if security is None else _commands_record(security),
         "urls": dict(service.urls),
     }
 
 
-def _print(service: CemService, args: argparse.Namespace, *, final: bool = False) -> None:
-    rec = status_record(service)
+def _commands_record(security: CommandSecurity) -> dict[str, Any]:
+    s = security.stats
+    return {
+        "authenticated": security.authenticates,
+        "signing": security.signer is not None,
+        "verified": s.verified,
+        "unverified": s.unverified,
+        "signed": s.signed,
+        "rejected": s.rejected_nonzero(),
+    }
+
+
+def _print(
+    service: CemService, args: argparse.Namespace, security: CommandSecurity | None, *, final: bool = False
+) -> None:
+    rec = status_record(service, security)
     if final:
         rec["final"] = True
     if args.json:

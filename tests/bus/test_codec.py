@@ -28,6 +28,7 @@ from gridedge.model.limits import (
     LimitState,
     LpcState,
     PowerLimit,
+    Rejected,
     Transition,
 )
 from gridedge.model.reading import MeterReading
@@ -96,6 +97,7 @@ SAMPLES: dict[str, object] = {
     "gridedge.model.limits.FailsafeValues": FailsafeValues(2500.5, 86400.0),
     "gridedge.model.limits.LimitState": SAMPLE_LIMIT_STATE,
     "gridedge.model.limits.Transition": SAMPLE_TRANSITION,
+    "gridedge.model.limits.Rejected": Rejected("site/home/lpc/limit", "dso", "unsigned: not a COSE_Sign1"),
     "gridedge.model.reading.MeterReading": capture_readings()[0],
 }
 

@@ -25,6 +25,7 @@ from gridedge.model.limits import (
     LimitState,
     LpcState,
     PowerLimit,
+    Rejected,
     Transition,
 )
 from gridedge.model.reading import MeterReading
@@ -197,6 +198,7 @@ def _samples() -> list[object]:
             Direction.CONSUMPTION, LpcState.LIMITED, 4200.0, limit, True, failsafe, 17250.0, 1.0, 2.0, "ok"
         ),
         Transition(3, Direction.PRODUCTION, LpcState.INIT, LpcState.LIMITED, 1.5, ("LPP-001",), "why"),
+        Rejected("site/home/lpc/limit", "dso", "replay: sequence 7"),
         _readings(1)[0],
         {"plain": [1, 2.5, "x", None, True]},
     ]

@@ -3,7 +3,9 @@
 `Transport` is the contract; `InProcessBus` is the embedded transport (one process, one loop);
 `gridedge.bus.mqtt.MqttTransport` carries the bus over an MQTT 5 broker, with envelopes encoded by
 `gridedge.bus.codec`. The MQTT transport is not imported here, so that using the in-process bus
-does not load aiomqtt/paho: import it from `gridedge.bus.mqtt`.
+does not load aiomqtt/paho: import it from `gridedge.bus.mqtt`. Likewise for signed commands
+(`gridedge.bus.command_security`, on `gridedge.bus.security`; key files in `gridedge.bus.keyfile`),
+which load `cwt` and `cryptography`.
 """
 
 from gridedge.bus.codec import (

@@ -49,6 +49,7 @@ from gridedge.model.limits import (
     LimitState,
     LimitValueError,
     PowerLimit,
+    Rejected,
     Transition,
 )
 from gridedge.model.reading import MeterReading
@@ -498,7 +499,7 @@ def _dataclass_decoder(tp: type) -> _Decoder:
 
 def _default_registry() -> PayloadRegistry:
     reg = PayloadRegistry()
-    for tp in (PowerLimit, Heartbeat, FailsafeValues, LimitState, Transition):
+    for tp in (PowerLimit, Heartbeat, FailsafeValues, LimitState, Transition, Rejected):
         reg.register(f"gridedge.model.limits.{tp.__name__}", tp)
     reg.register("gridedge.model.reading.MeterReading", MeterReading)
     return reg

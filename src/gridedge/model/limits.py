@@ -31,6 +31,7 @@ __all__ = [
     "LimitValueError",
     "LpcState",
     "PowerLimit",
+    "Rejected",
     "Transition",
 ]
 
@@ -220,6 +221,20 @@ class FailsafeValues:
             ),
             direction=_direction("FailsafeValues", d.get("direction", Direction.CONSUMPTION.value)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message the CS did not act on: which topic, from whom, and why.
+
+    `source` is the sender the message claimed; for a message that failed authentication it is
+    unverified (and may be empty when the message could not be read at all). It lives in the model,
+    not in the energy manager, so that the bus codec can carry it to the grid operator.
+    """
+
+    topic: str
+    source: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

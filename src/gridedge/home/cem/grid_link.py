@@ -9,7 +9,8 @@ Topics, per site and use case (`lpc` for consumption, `lpp` for production):
   `from_dict`, so a bad field is rejected with its name and never reaches the machine.
 * out, from this Controllable System: `site/<id>/<uc>/cs-heartbeat` (`Heartbeat`, every 60 s,
   LPC-TS-007), `site/<id>/<uc>/state` (`LimitState`, on every transition and every write),
-  `site/<id>/<uc>/rejected` (`Rejected`, a write or message the machine refused, and why).
+  `site/<id>/<uc>/rejected` (`Rejected`, a write or message the machine refused, and why; the type
+  lives in `gridedge.model.limits` so that the bus codec carries it, and is re-exported here).
 
 Time comes from the injected clock: `run` sleeps until the machines' next deadline, so the 120 s
 heartbeat timeout (LPC-911/912) fires at 120 s of the clock whatever else is happening, and a
@@ -23,7 +24,6 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -41,6 +41,7 @@ from gridedge.model.limits import (
     LimitState,
     LimitValueError,
     PowerLimit,
+    Rejected,
     Transition,
 )
 
@@ -64,15 +65,6 @@ def grid_topics(site_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         topic(site_id, d, leaf) for d in Direction for leaf in ("state", "cs-heartbeat", "rejected")
     )
     return inbound, outbound
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A message the CS did not act on: which topic, from whom, and why."""
-
-    topic: str
-    source: str
-    reason: str
 
 
 def limit_configs(cfg: LimitsConfig) -> dict[Direction, LimitConfig]:
