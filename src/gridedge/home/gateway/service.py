@@ -2,9 +2,11 @@
 
 The path of a record (docs/gateway.md):
 
-1. A reading (from a meter port, `p1_readings`, or from the bus) goes to the `Monitor`, which
-   returns finished records (samples, NRTD, curves, events); the `WanMonitor` adds a WAN report
-   every 15 min.
+1. A reading (from a meter port, `p1_readings`, or from the bus) goes to the replaceable
+   functions (`functions.FunctionHost`: events, load curves, monitoring samples and NRTD), which
+   return finished records; the `WanMonitor` (core, not replaceable) adds a WAN report every
+   15 min. With `update_keys`, the grid can replace a function with a signed package
+   (`functions.UpdateManager`, docs/function-updates.md) without stopping this path.
 2. The consent gate: a record whose category the user has not consented to for the recipient
    (the head-end) is counted as refused and never stored.
 3. The outbox (SQLite) stores it and gives it its sequence number.
@@ -38,14 +40,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from gridedge import __version__ as CORE_VERSION
 from gridedge.bus.envelope import Envelope, Transport
 from gridedge.bus.rawlink import LinkDown, LinkEvent, LinkEventKind, RawLink, RawSubscription
-from gridedge.bus.security import Rejected
+from gridedge.bus.security import KeyRing, Rejected
 from gridedge.bus.telemetry import Opener, Sealer, TelemetryDecodeError, decode_ack
 from gridedge.clock import Clock
 from gridedge.home.gateway.categories import DataCategory, category_of
 from gridedge.home.gateway.consent import ConsentRegistry
-from gridedge.home.gateway.monitoring import Monitor, MonitorConfig
+from gridedge.home.gateway.functions import (
+    FunctionContext,
+    FunctionHost,
+    HealthPolicy,
+    HostEvent,
+    UpdateManager,
+)
+from gridedge.home.gateway.functions.store import PackageStore
+from gridedge.home.gateway.functions.verify import UpdateVerifier
+from gridedge.home.gateway.monitoring import MonitorConfig
 from gridedge.home.gateway.outbox import DEFAULT_MAX_BYTES, Outbox, Queued
 from gridedge.home.gateway.wan import MIN_REPORT_EVERY_S, CommEvent, WanHistory, WanMonitor
 from gridedge.model.reading import MeterReading
@@ -130,6 +142,10 @@ class GatewayConfig:
     report_every_s: float = MIN_REPORT_EVERY_S
     max_bytes: int = DEFAULT_MAX_BYTES
     tick_s: float = 1.0
+    groups: tuple[str, ...] = ()
+    """Update groups this gateway belongs to (it takes packages on `gateway-group/<g>/update`)."""
+    function_policy: HealthPolicy = field(default_factory=HealthPolicy)
+    """Budgets and failure rules of the replaceable functions (`functions.health`)."""
 
     def __post_init__(self) -> None:
         if self.monitor is not None and self.monitor.meter_id != self.meter_id:
@@ -163,6 +179,8 @@ class GatewayStatus:
     latency_ms: float | None
     outages: int
     allowed: tuple[str, ...]
+    functions: dict[str, str] = field(default_factory=dict)
+    """Replaceable function -> the version running."""
 
 
 @dataclass(slots=True)
@@ -185,8 +203,10 @@ class GatewayService:
 
     def __init__(
         self, config: GatewayConfig, *, clock: Clock, link: RawLink, conn: sqlite3.Connection,
-        key: bytes, db: DbRunner | None = None,
+        key: bytes, db: DbRunner | None = None, update_keys: KeyRing | None = None,
     ) -> None:  # fmt: skip
+        """`update_keys`: the grid operator's update keys (provisioned for `functions.UPDATE_SOURCE`);
+        without them the functions run as installed and no update is taken."""
         self.config = config
         self.clock = clock
         self.link = link
@@ -195,7 +215,19 @@ class GatewayService:
         self.outbox = Outbox(conn, config.meter_id, recipient=config.recipient, max_bytes=config.max_bytes)
         self.consent = ConsentRegistry(conn)
         self.history = WanHistory(conn)
-        self.monitor = Monitor(config.monitor_config)
+        context = FunctionContext(config.meter_id, config.monitor_config, CORE_VERSION)
+        self.functions = FunctionHost(context, policy=config.function_policy, on_event=self._function_event)
+        self.updates: UpdateManager | None = None
+        if update_keys is not None:
+            store = PackageStore(conn)
+            verifier = UpdateVerifier(
+                update_keys, config.meter_id, groups=config.groups, replay=store.replay_state()
+            )
+            self.updates = UpdateManager(
+                self.functions, verifier, store, link=link, sealer=Sealer(config.meter_id, key), clock=clock,
+                db=self._db, groups=config.groups,
+            )  # fmt: skip
+            self.updates.reload()
         self.wan = WanMonitor(clock, config.meter_id, report_every_s=config.report_every_s, sink=self._note)
         self._sealer = Sealer(config.meter_id, key)
         self._opener = Opener(lambda m: key if m == config.meter_id else None)
@@ -227,7 +259,7 @@ class GatewayService:
         self.readings += 1
         if reading.timestamp is None:  # DSMR 2.2: no timestamp in the telegram, stamp it here
             reading = dataclasses.replace(reading, timestamp=self.clock.now())
-        for record in self.monitor.on_reading(reading, self.clock.monotonic()):
+        for record in self.functions.on_reading(reading, self.clock.monotonic()):
             self.submit(record)
 
     def submit(self, record: TelemetryRecord) -> bool:
@@ -247,6 +279,12 @@ class GatewayService:
 
     def _reading_envelope(self, env: Envelope[MeterReading]) -> None:
         self.on_reading(env.payload)
+
+    def _function_event(self, event: HostEvent) -> None:
+        log.info("gateway %s: function %s %s: %s %s", self.meter_id, event.name, event.version, event.kind,
+                 event.reason)  # fmt: skip
+        if self.updates is not None:
+            self.updates.on_host_event(event)
 
     def _note(self, event: CommEvent) -> None:
         self._to_log.append(event)
@@ -272,7 +310,7 @@ class GatewayService:
             self.clock.now(), self.meter_id, self.link.up, self.readings, c.produced, c.refused,
             self.outbox.count + len(self._to_store), self.outbox.bytes_used, c.sent, c.resent, c.acked,
             c.rejected_acks, dict(c.dropped), c.purged, self.wan.last_latency_ms, self.wan.outages_total,
-            tuple(sorted(x.value for x in self._allowed)),
+            tuple(sorted(x.value for x in self._allowed)), self.functions.versions(),
         )  # fmt: skip
 
     # ---- running
@@ -293,6 +331,9 @@ class GatewayService:
         ]
         if readings is not None:
             tasks.append(asyncio.ensure_future(self._read(readings)))
+        update_subs = self.updates.subscribe() if self.updates is not None else []
+        if self.updates is not None:
+            tasks.append(asyncio.ensure_future(self.updates.run()))
         waiter = asyncio.ensure_future(stop.wait())
         try:
             done, _ = await asyncio.wait({*tasks, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -309,6 +350,8 @@ class GatewayService:
             await self._store_pending()  # nothing produced is lost at shutdown
             if self._sub is not None:
                 self._sub.close()
+            for sub in update_subs:
+                sub.close()
             if self._remove_listener is not None:
                 self._remove_listener()
             await self.link.close()
@@ -322,7 +365,7 @@ class GatewayService:
     async def _ticker(self) -> None:
         while True:
             await self.clock.sleep(self.config.tick_s)
-            for record in self.monitor.tick(self.clock.monotonic()):
+            for record in self.functions.tick(self.clock.monotonic()):
                 self.submit(record)
             if self.wan.due():
                 self.submit(self.wan.report())
