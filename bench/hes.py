@@ -117,7 +117,15 @@ def gateway_proc(
 
 
 def worker_proc(
-    keys: dict[str, bytes], port: int, schema: str, name: str, stop: Any, ready: Any, go: Any, out: Any
+    keys: dict[str, bytes],
+    port: int,
+    schema: str,
+    name: str,
+    stop: Any,
+    ready: Any,
+    go: Any,
+    out: Any,
+    committed: Any,
 ) -> None:
     from gridedge.clock import RealClock
     from gridedge.grid.hes.ingest import Ingestor
@@ -141,7 +149,8 @@ def worker_proc(
         halt = asyncio.Event()
         task = asyncio.create_task(worker.run(halt))
         while not stop.is_set():
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+            committed.value = worker.stats.committed  # the harness's progress, without polling the database
         halt.set()
         await task
         out.put(("worker", name, worker.stats.received, worker.stats.batches, time.process_time() - cpu0))
@@ -209,11 +218,14 @@ def run_case(mode: str, n_workers: int, keys: dict[str, bytes], per_meter: int, 
         asyncio.run(init())
         names = [f"hes-{i}" for i in range(n_workers)]
 
+        counters: list[Any] = []
+
         def start_workers() -> tuple[list[Any], Any]:
             wready, wgo = ctx.Semaphore(0), ctx.Event()
+            counters[:] = [ctx.Value("q", 0) for _ in names]
             ps = [
-                ctx.Process(target=worker_proc, args=(keys, port, schema, n, stop, wready, wgo, out))
-                for n in names
+                ctx.Process(target=worker_proc, args=(keys, port, schema, n, stop, wready, wgo, out, c))
+                for n, c in zip(names, counters, strict=True)
             ]
             for p in ps:
                 p.start()
@@ -255,12 +267,12 @@ def run_case(mode: str, n_workers: int, keys: dict[str, bytes], per_meter: int, 
             workers, wgo = start_workers()
             start = time.perf_counter()
             wgo.set()
-        while True:
-            n = asyncio.run(db_count(schema))
-            if n >= total:
-                break
-            time.sleep(0.05)
+        while sum(c.value for c in counters) < total:
+            time.sleep(0.02)
         seconds = time.perf_counter() - start
+        stored = asyncio.run(db_count(schema))
+        if stored != total:
+            raise AssertionError(f"{stored:,} readings stored, {total:,} sent")
         stop.set()
         for p in [*workers, *gws]:
             p.join()

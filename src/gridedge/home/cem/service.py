@@ -46,10 +46,18 @@ from gridedge.home.cem.failsafe_store import FailsafeStore
 from gridedge.home.cem.grid_link import GridLink, limit_configs
 from gridedge.home.cem.guard import LimitGuard
 from gridedge.home.cem.loop import ControlLoop
-from gridedge.home.cem.notify import NearLimitConfig, NearLimitNotifier
+from gridedge.home.cem.notify import ActiveLimits, NearLimitConfig, NearLimitNotifier
+from gridedge.home.cem.openadr_link import OpenAdrSignals, merge_active
 from gridedge.home.cem.peak import PeakWatch
 from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions
-from gridedge.home.cem.planning import build_tariff, plan_inputs, plan_powers, resolve_path
+from gridedge.home.cem.planning import (
+    PlanContext,
+    ScheduledLimit,
+    build_tariff,
+    plan_inputs,
+    plan_powers,
+    resolve_path,
+)
 from gridedge.home.cem.site_state import DeviceBinding, SiteTracker
 from gridedge.home.cem.snapshot import Comfort
 from gridedge.home.devices.registry import DeviceRegistry
@@ -102,6 +110,7 @@ class CemService:
         registry: DeviceRegistry | None = None,
         base_dir: Path | None = None,
         prices: PriceLoader | None = None,
+        openadr: OpenAdrSignals | None = None,
         cop_model: Callable[[HeatPumpConfig], CopModel] | None = None,
         replan_min_interval_s: float = 60.0,
     ) -> None:
@@ -114,6 +123,7 @@ class CemService:
         self.base_dir = base_dir
         self.site_id = cfg.site_id
         self._prices = prices
+        self.openadr = openadr
         self._cop = cop_model if cop_model is not None else _hplib
         self.replan_min_interval_s = replan_min_interval_s
         self.binding = DeviceBinding(scenario)
@@ -150,7 +160,7 @@ class CemService:
             cycle=cycle,
             transport=self.transport,
             notifier=self.notifier,
-            limits=self.grid.active,
+            limits=self._limits_now,
             plan=self._plan_now,
             plan_grid=self._plan_grid_now,
             peak=self._peak_now,
@@ -162,10 +172,14 @@ class CemService:
         self.plan: Plan | None = None
         self.last_summary: PlanSummary | None = None
         self.plans_made = 0
+        self.replanning = 0
+        """Re-plans in progress (a solve runs in a thread, in real time: simulated-time tests wait
+        for it before moving the clock, so that a plan lands at the time it was asked for)."""
         self.plan_errors: list[str] = []
         self.readings = 0
         self._tariff: Tariff | None = None
         self._prices_loaded: float = -math.inf
+        self._adr_prices: PriceSeries | None = None
         self._replan = asyncio.Event()
         self._plugged: frozenset[str] = frozenset()
         self._servers: list[Callable[[], object]] = []
@@ -262,11 +276,28 @@ class CemService:
             cap = max(cap, planned)
         return self.tracker.watch(now, cap)
 
+    def _limits_now(self, t: float) -> ActiveLimits:
+        """The grid operator's LPC/LPP limits, and the service provider's OpenADR capacity limits
+        where they are lower."""
+        grid = self.grid.active(t)
+        if self.openadr is None:
+            return grid
+        return merge_active(grid, self.openadr.active(self.clock.now()))
+
+    def _scheduled(self, direction: Direction, now: datetime) -> tuple[ScheduledLimit, ...]:
+        limits = self.grid.scheduled(direction, now)
+        if self.openadr is not None:
+            limits += self.openadr.scheduled(direction, now)
+        return limits
+
     def _tariff_at(self, now: datetime) -> Tariff:
         t = self.clock.monotonic()
-        stale = t - self._prices_loaded >= 900.0
+        adr = self.openadr.prices() if self.openadr is not None else None
+        stale = t - self._prices_loaded >= 900.0 or (adr is not None and adr is not self._adr_prices)
         if self._tariff is None or stale:
-            prices = self._prices() if self._prices is not None else None
+            self._adr_prices = adr
+            # the service provider's prices while the VEN has any, else the configured source
+            prices = adr if adr is not None else (self._prices() if self._prices is not None else None)
             self._tariff = build_tariff(
                 self.scenario.tariff, prices, now, annual_kwh=self.scenario.household.annual_kwh
             )
@@ -277,30 +308,35 @@ class CemService:
         """Plan from now on; the solve runs in a worker thread. None when the inputs could not be
         built (no prices for now, ...): the error is logged and kept in `plan_errors`, and the
         cycle keeps the previous plan (or its rules) meanwhile."""
-        now = self.clock.now()
+        self.replanning += 1
         try:
-            tariff = await asyncio.to_thread(self._tariff_at, now)
-            states = self.registry.states()
-            infos = {a.info.device_id: a.info for a in self.registry}
-            state = self.tracker.live_state(
-                self.binding,
-                states,
-                infos,
-                import_limits=self.grid.scheduled(Direction.CONSUMPTION, now),
-                export_limits=self.grid.scheduled(Direction.PRODUCTION, now),
-            )
-            ctx = plan_inputs(self.scenario, tariff, now, state=state, cop_model=self._cop)
-        except (ValueError, OSError) as exc:
-            msg = f"{now.isoformat()}: no plan: {exc}"
-            self.plan_errors.append(msg)
-            del self.plan_errors[:-50]
-            log.warning("%s", msg)
-            return None
-        plan = await asyncio.to_thread(self.planner.plan, ctx.inputs)
+            return await self._replan_now()
+        finally:
+            self.replanning -= 1
+
+    def plan_context(self, now: datetime) -> PlanContext:
+        """The planner's inputs at `now`: tariff (the VEN's prices when it has any), live device
+        states, forecasts, and the grid operator's and service provider's limits. Blocking (the
+        tariff may be loaded): call it in a thread from the event loop."""
+        tariff = self._tariff_at(now)
+        states = self.registry.states()
+        infos = {a.info.device_id: a.info for a in self.registry}
+        state = self.tracker.live_state(
+            self.binding,
+            states,
+            infos,
+            import_limits=self._scheduled(Direction.CONSUMPTION, now),
+            export_limits=self._scheduled(Direction.PRODUCTION, now),
+        )
+        return plan_inputs(self.scenario, tariff, now, state=state, cop_model=self._cop)
+
+    def adopt_plan(self, plan: Plan, *, made_at: datetime, notes: tuple[str, ...] = ()) -> PlanSummary:
+        """Follow `plan` from now on (a re-plan, or a flexibility offer that was dispatched) and
+        publish its summary."""
         self.plan = plan
         self.plans_made += 1
         summary = PlanSummary(
-            made_at=now,
+            made_at=made_at,
             start=plan.timeline.start,
             steps=plan.n,
             status=plan.status.value,
@@ -309,7 +345,7 @@ class CemService:
             cost_eur=plan.cost.total,
             peak_kw=plan.peak_kw,
             relaxations=tuple(r.message for r in plan.relaxations),
-            notes=ctx.notes,
+            notes=notes,
             plan=plan,
         )
         self.last_summary = summary
@@ -318,6 +354,19 @@ class CemService:
                  summary.status, summary.solve_time_s, summary.cost_eur,
                  "; " + "; ".join(summary.relaxations) if summary.relaxations else "")  # fmt: skip
         return summary
+
+    async def _replan_now(self) -> PlanSummary | None:
+        now = self.clock.now()
+        try:
+            ctx = await asyncio.to_thread(self.plan_context, now)
+        except (ValueError, OSError) as exc:
+            msg = f"{now.isoformat()}: no plan: {exc}"
+            self.plan_errors.append(msg)
+            del self.plan_errors[:-50]
+            log.warning("%s", msg)
+            return None
+        plan = await asyncio.to_thread(self.planner.plan, ctx.inputs)
+        return self.adopt_plan(plan, made_at=now, notes=ctx.notes)
 
     def _next_replan_delay(self) -> float:
         """Seconds to the next multiple of `replan_min` on the wall clock (quarter-hour grid)."""
