@@ -68,19 +68,50 @@ def start_broker(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("mosquitto did not start")
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of all PostgreSQL server processes so far (the server runs beside us)."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "comm").read_text().strip() == "postgres":
+                    total += proc_cpu_s(int(d.name))
+            except OSError:
+                continue
+    return total
+
+
 def make_keys(n: int) -> dict[str, bytes]:
     return {f"EAN{i:08d}": os.urandom(16) for i in range(n)}
 
 
 def gateway_proc(
-    keys: dict[str, bytes], per_meter: int, port: int, ready: Any, go: Any, out: Any, offset: int
+    keys: dict[str, bytes],
+    per_meter: int,
+    port: int,
+    ready: Any,
+    go: Any,
+    published: Any,
+    out: Any,
+    offset: int,
 ) -> None:
-    """A virtual gateway host: seals `per_meter` samples of each of its meters, then publishes them
-    (QoS 1, pipelined, each reading its own message) and waits for every PUBACK."""
+    """A virtual gateway host: seals `per_meter` samples of each of its meters, publishes them (QoS 1,
+    pipelined, each reading its own message), and takes each meter's acknowledgements as a gateway
+    does (subscribed per meter, opened with the meter's key) until every reading is acknowledged."""
     from datetime import UTC, datetime, timedelta
 
     from gridedge.bus.mqtt_bulk import BulkMqttClient
-    from gridedge.bus.telemetry import Sealer, encode_record
+    from gridedge.bus.mqtt_wire import Publish
+    from gridedge.bus.telemetry import Opener, Sealer, decode_ack, encode_record
     from gridedge.clock import RealClock
     from gridedge.model.telemetry import GridPointSample, SampleKind
 
@@ -95,14 +126,34 @@ def gateway_proc(
                 (230.1, 229.8, 231.0), (2.1, 0.4, 1.2), 50.0,
             )  # fmt: skip
             messages.append((f"meter/{m}/up", sealers[m].seal(encode_record(rec))))
+    opener = Opener(keys.get)
+    acked = [0]
+    done = asyncio.Event()
+    last_ack = [0.0]
+
+    clients: list[BulkMqttClient] = []
+
+    def on_acks(batch: list[Publish]) -> None:
+        for p in batch:
+            meter = p.topic[6:-4]
+            acked[0] += decode_ack(opener.open(p.payload, meter)).count
+        clients[0].ack(p.packet_id for p in batch if p.qos)
+        if acked[0] >= len(messages):
+            last_ack[0] = time.monotonic()
+            done.set()
 
     async def main() -> None:
-        client = BulkMqttClient(RealClock(), port=port, client_id=f"gw-{offset}-{uuid.uuid4().hex[:6]}")
+        client = BulkMqttClient(
+            RealClock(), port=port, client_id=f"gw-{offset}-{uuid.uuid4().hex[:6]}", on_messages=on_acks
+        )
+        clients.append(client)
         await client.connect()
+        topics = [f"meter/{m}/ack" for m in keys]
+        for i in range(0, len(topics), 2000):
+            await asyncio.gather(*(client.subscribe(t, qos=1) for t in topics[i : i + 2000]))
         ready.release()
         while not go.is_set():
             await asyncio.sleep(0.001)
-        start = time.perf_counter()
         cpu0 = time.process_time()
         for n, (topic, data) in enumerate(messages, 1):
             client.publish(topic, data, qos=1)
@@ -110,7 +161,9 @@ def gateway_proc(
                 await client.drain()
                 await asyncio.sleep(0)
         await client.flush(timeout_s=600)
-        out.put(("gateway", len(messages), time.perf_counter() - start, time.process_time() - cpu0))
+        published.release()
+        await asyncio.wait_for(done.wait(), 300)
+        out.put(("gateway", len(messages), last_ack[0], time.process_time() - cpu0))
         client.close()
 
     asyncio.run(main())
@@ -186,6 +239,8 @@ class Result:
     worker_cpu_s: float
     gateway_cpu_s: float
     per_worker: list[int]
+    broker_cpu_s: float
+    postgres_cpu_s: float
 
     def line(self) -> str:
         rate = self.readings / self.seconds
@@ -193,7 +248,8 @@ class Result:
         return (
             f"| {self.mode} | {self.workers} | {self.readings:,} | {self.seconds:.1f} s | **{rate:,.0f}/s** "
             f"| {self.worker_cpu_s:.1f} s | {per_cpu:,.0f}/s | {self.gateway_cpu_s:.1f} s "
-            f"| {' / '.join(f'{n:,}' for n in self.per_worker)} |"
+            f"| {' / '.join(f'{n:,}' for n in self.per_worker)} "
+            f"| {self.broker_cpu_s:.1f} s | {self.postgres_cpu_s:.1f} s |"
         )
 
 
@@ -250,33 +306,37 @@ def run_case(mode: str, n_workers: int, keys: dict[str, bytes], per_meter: int, 
 
         meter_ids = list(keys)
         shares = [{m: keys[m] for m in meter_ids[i::gateways]} for i in range(gateways)]
-        gready, go = ctx.Semaphore(0), ctx.Event()
+        gready, go, published = ctx.Semaphore(0), ctx.Event(), ctx.Semaphore(0)
         gws = [
-            ctx.Process(target=gateway_proc, args=(share, per_meter, port, gready, go, out, i))
+            ctx.Process(target=gateway_proc, args=(share, per_meter, port, gready, go, published, out, i))
             for i, share in enumerate(shares)
         ]
         for p in gws:
             p.start()
         for _ in gws:
             gready.acquire()
+        broker0, pg0 = proc_cpu_s(broker.pid), postgres_cpu_s()
         go.set()
-        start = time.perf_counter()
+        start = time.monotonic()
         if mode == "backlog":
-            for p in gws:
-                p.join()
+            for _ in gws:
+                published.acquire()
             workers, wgo = start_workers()
-            start = time.perf_counter()
+            start = time.monotonic()
             wgo.set()
+        for p in gws:  # each exits when every one of its readings is acknowledged
+            p.join()
         while sum(c.value for c in counters) < total:
             time.sleep(0.02)
-        seconds = time.perf_counter() - start
+        broker_s, pg_s = proc_cpu_s(broker.pid) - broker0, postgres_cpu_s() - pg0
         stored = asyncio.run(db_count(schema))
         if stored != total:
             raise AssertionError(f"{stored:,} readings stored, {total:,} sent")
         stop.set()
-        for p in [*workers, *gws]:
+        for p in workers:
             p.join()
         worker_cpu = gateway_cpu = 0.0
+        last_ack = start
         shares: list[int] = []
         while not out.empty():
             item = out.get()
@@ -285,7 +345,11 @@ def run_case(mode: str, n_workers: int, keys: dict[str, bytes], per_meter: int, 
                 shares.append(item[2])
             else:
                 gateway_cpu += item[3]
-        return Result(mode, n_workers, total, seconds, worker_cpu, gateway_cpu, sorted(shares))
+                last_ack = max(last_ack, item[2])
+        seconds = last_ack - start  # from the first publish to the last reading acknowledged
+        return Result(
+            mode, n_workers, total, seconds, worker_cpu, gateway_cpu, sorted(shares), broker_s, pg_s
+        )
     finally:
         broker.terminate()
         broker.wait()
@@ -306,9 +370,9 @@ def main() -> None:
     print(f"{args.meters:,} meters x {per_meter} readings, {os.cpu_count()} cores")
     print(
         "| mode | workers | readings | time | end to end | worker CPU | per worker CPU-s | gateway CPU "
-        "| messages per worker |"
+        "| messages per worker | broker CPU | PostgreSQL CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for mode in args.mode:
         for w in args.workers:
             print(run_case(mode, w, keys, per_meter, args.gateways).line(), flush=True)

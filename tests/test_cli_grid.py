@@ -118,3 +118,46 @@ def test_aggregator_process_serves_the_vtn(tmp_path: Path) -> None:
     out = gridedge("grid", "aggregator", "--config", config, "--duration", "3")
     assert out.returncode == 0, out.stderr
     assert "VTN listening on http://127.0.0.1:" in out.stdout and "/openadr3/3.0.1" in out.stdout
+
+
+def test_dso_signs_its_commands_and_a_site_verifies_them(tmp_path: Path) -> None:
+    from gridedge.bus.command_security import CommandRejected, site_command_security
+    from gridedge.bus.keyfile import load_keyring
+    from gridedge.bus.security import Verifier
+
+    private, public, ring = tmp_path / "dso.pem", tmp_path / "dso.pub", tmp_path / "ring.toml"
+    generated = gridedge("keys", "generate", "--private", private, "--public", public, "--source", "dso")
+    assert generated.returncode == 0, generated.stderr
+    ring.write_text(generated.stdout.split("\n", 1)[1])  # the [[key]] entry it printed
+    prefix = f"gridedge-test/{uuid.uuid4().hex}"
+    got: list[tuple[str, bytes]] = []
+    ready = threading.Event()
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_connect = lambda c, *_: c.subscribe(f"{prefix}/site/home/lpc/#", qos=1)
+    sub.on_subscribe = lambda *_: ready.set()
+    sub.on_message = lambda _c, _u, m: got.append((m.topic[len(prefix) + 1 :], m.payload))
+    sub.connect("127.0.0.1", 1883)
+    sub.loop_start()
+    try:
+        assert ready.wait(5)
+        out = gridedge("grid", "dso", "--config", ROOT / "examples/grid/dso.toml", "--mqtt", "127.0.0.1:1883",
+                       "--mqtt-prefix", prefix, "--signing-key", private, "--duration", "3")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+    assert got, "no heartbeat from the DSO"
+    site = site_command_security("home", None, Verifier(load_keyring(ring), audience="home"))
+    now = datetime.now(UTC)
+    for topic, data in got:
+        envelope = json.loads(site.open(topic, data, now))  # verifies, or raises
+        assert envelope["source"] == "dso" and envelope["topic"] == topic
+    topic, data = got[0]
+    forged = bytearray(data)
+    forged[-5] ^= 1
+    try:
+        site.open(topic, bytes(forged), now)
+    except CommandRejected as exc:
+        assert exc.reason in ("bad_signature", "malformed"), exc
+    else:
+        raise AssertionError("an altered command was accepted")

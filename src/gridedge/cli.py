@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gridedge.cli_cem import add_cem_parser
 from gridedge.cli_gateway import add_gateway_parser
 from gridedge.cli_grid import add_grid_parser
+from gridedge.cli_keys import add_keys_parser
 from gridedge.cli_plan import add_plan_parser
 from gridedge.cli_s1 import add_s1_parser
 
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cem_parser(commands)
     add_gateway_parser(commands)
     add_grid_parser(commands)
+    add_keys_parser(commands)
 
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)

@@ -80,6 +80,14 @@ def add_grid_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     dso.add_argument("--mqtt", required=True, metavar="HOST:PORT")
     dso.add_argument("--mqtt-prefix", default="", metavar="P")
+    dso.add_argument(
+        "--signing-key", metavar="FILE",
+        help="the DSO's private key (gridedge keys generate): every command is signed (COSE_Sign1)",
+    )  # fmt: skip
+    dso.add_argument(
+        "--site-keys", metavar="FILE",
+        help="key ring of the sites' public keys (TOML): their reports are verified, others rejected",
+    )  # fmt: skip
     dso.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     dso.set_defaults(func=cmd_dso, parser=dso)
 
@@ -325,7 +333,10 @@ def cmd_hes_query(args: argparse.Namespace) -> int:
 
 
 def cmd_dso(args: argparse.Namespace) -> int:
+    from gridedge.bus.command_security import dso_command_security
+    from gridedge.bus.keyfile import KeyFileError, load_keyring, load_signer
     from gridedge.bus.mqtt import MqttTransport
+    from gridedge.bus.security import Verifier
     from gridedge.clock import RealClock
     from gridedge.grid.dso.config import DsoConfigError, load_dso_config
     from gridedge.grid.dso.service import run_dso
@@ -334,15 +345,20 @@ def cmd_dso(args: argparse.Namespace) -> int:
     host, port = _host_port(parser, args.mqtt)
     try:
         config = load_dso_config(args.config)
-    except (OSError, DsoConfigError) as exc:
+        signer = load_signer(args.signing_key) if args.signing_key else None
+        verifier = Verifier(load_keyring(args.site_keys)) if args.site_keys else None
+    except (OSError, DsoConfigError, KeyFileError) as exc:
         print(f"gridedge: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if signer is None:
+        log.warning("no --signing-key: the sites cannot authenticate this DSO's commands")
+    security = dso_command_security(signer, verifier)
     clock = RealClock()
 
     async def main(stop: asyncio.Event) -> None:
         transport = MqttTransport(
             clock, host=host, port=port, topic_prefix=args.mqtt_prefix,
-            client_id=f"gridedge-dso-{config.source}",
+            client_id=f"gridedge-dso-{config.source}", security=security,
         )  # fmt: skip
         await transport.start()
         try:

@@ -21,6 +21,7 @@ from gridedge.bus.codec import (
     decode_envelope,
     encode_envelope,
 )
+from gridedge.model.flex import FlexDirection, FlexDispatch, FlexOffer, FlexRequest, FlexSettlement
 from gridedge.model.limits import (
     Direction,
     FailsafeValues,
@@ -91,6 +92,7 @@ SAMPLE_TRANSITION = Transition(
     ("LPP-001", "LPP-002"),
     "x",
 )
+T_FLEX = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)
 SAMPLES: dict[str, object] = {
     "gridedge.model.limits.PowerLimit": PowerLimit(1000.0, True, None, Direction.PRODUCTION),
     "gridedge.model.limits.Heartbeat": Heartbeat(7, 120.0),
@@ -98,6 +100,17 @@ SAMPLES: dict[str, object] = {
     "gridedge.model.limits.LimitState": SAMPLE_LIMIT_STATE,
     "gridedge.model.limits.Transition": SAMPLE_TRANSITION,
     "gridedge.model.limits.Rejected": Rejected("site/home/lpc/limit", "dso", "unsigned: not a COSE_Sign1"),
+    "gridedge.model.flex.FlexRequest": FlexRequest(
+        "r1", FlexDirection.REDUCE, 3.0, T_FLEX, T_FLEX + timedelta(hours=2), 0.25,
+        T_FLEX - timedelta(hours=1), "ghent",
+    ),
+    "gridedge.model.flex.FlexOffer": FlexOffer("r1", "home", (1.0, 0.5), 0.2, T_FLEX),
+    "gridedge.model.flex.FlexDispatch": FlexDispatch(
+        "r1", "home", FlexDirection.INCREASE, T_FLEX, (2.0, 0.0), 0.2
+    ),
+    "gridedge.model.flex.FlexSettlement": FlexSettlement(
+        "r1", "home", 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, "10-of-10"
+    ),
     "gridedge.model.reading.MeterReading": capture_readings()[0],
 }
 

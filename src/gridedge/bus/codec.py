@@ -43,6 +43,7 @@ from uuid import UUID
 import orjson
 
 from gridedge.bus.envelope import Envelope
+from gridedge.model.flex import FLEX_PAYLOAD_TYPES
 from gridedge.model.limits import (
     FailsafeValues,
     Heartbeat,
@@ -502,8 +503,11 @@ def _default_registry() -> PayloadRegistry:
     for tp in (PowerLimit, Heartbeat, FailsafeValues, LimitState, Transition, Rejected):
         reg.register(f"gridedge.model.limits.{tp.__name__}", tp)
     reg.register("gridedge.model.reading.MeterReading", MeterReading)
+    for name, flex_type in FLEX_PAYLOAD_TYPES:
+        reg.register(name, flex_type)
     return reg
 
 
 DEFAULT_REGISTRY = _default_registry()
-"""The gridedge model types: `gridedge.model.limits.*` and `gridedge.model.reading.MeterReading`."""
+"""The gridedge model types: `gridedge.model.limits.*`, `gridedge.model.reading.MeterReading` and the
+flexibility messages `gridedge.model.flex.*`."""
