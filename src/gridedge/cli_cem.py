@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -70,6 +71,24 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     p.add_argument(
         "--site-key", metavar="FILE", help="this site's private key (PEM): sign state and heartbeats"
+    )
+    p.add_argument(
+        "--openadr",
+        metavar="URL",
+        help="the energy service provider's OpenADR 3 VTN (e.g. http://127.0.0.1:8081/openadr3/3.0.1): "
+        "its prices and import/export capacity limits steer the plan and the cycle",
+    )
+    p.add_argument(
+        "--ven-name", metavar="NAME", help="this site's VEN name at the VTN (default: the site id)"
+    )
+    p.add_argument("--ven-client-id", metavar="ID", help="OAuth2 client id of this VEN")
+    p.add_argument(
+        "--ven-secret-file",
+        metavar="FILE",
+        help="file holding the VEN's OAuth2 client secret (not on the command line)",
+    )
+    p.add_argument(
+        "--openadr-poll", type=float, default=60.0, metavar="S", help="VTN polling interval (default 60 s)"
     )
     p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
@@ -144,11 +163,26 @@ def cmd_cem(args: argparse.Namespace) -> int:
             return None
         return load_prices(where, unit=tariff.price_unit, tz=scenario.site.timezone)
 
+    openadr = None
+    if args.openadr:
+        if not args.ven_client_id or not args.ven_secret_file:
+            return _fail("--openadr needs --ven-client-id and --ven-secret-file")
+        try:
+            secret = Path(args.ven_secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return _fail(f"--ven-secret-file: {exc}")
+        if not secret:
+            return _fail(f"--ven-secret-file: {args.ven_secret_file} is empty")
+        from gridedge.home.cem.openadr_link import OpenAdrSignals
+
+        openadr = OpenAdrSignals()
+        args.ven_secret = secret
     highs_banner_to_stderr()  # stdout carries only the status lines
     clock = RealClock()
     service = CemService(
-        scenario, clock=clock, base_dir=base, prices=prices, cop_model=lambda hp: HplibModel.load(hp.model)
-    )
+        scenario, clock=clock, base_dir=base, prices=prices, openadr=openadr,
+        cop_model=lambda hp: HplibModel.load(hp.model),
+    )  # fmt: skip
     try:
         return asyncio.run(_run(service, args, keys))
     except KeyboardInterrupt:
@@ -239,6 +273,7 @@ async def _run_service(
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
     status = asyncio.ensure_future(_status(service, args, stop, security))
+    ven = asyncio.ensure_future(_ven(service, args, stop)) if args.openadr else None
     try:
         await service.run(stop)
     except OSError as exc:
@@ -247,8 +282,37 @@ async def _run_service(
     finally:
         stop.set()
         await status
+        if ven is not None:
+            await ven
         _print(service, args, security, final=True)
     return EXIT_OK
+
+
+async def _ven(service: CemService, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """The site's VEN: registers at the VTN and polls it; its signals go to `service.openadr`.
+    An unreachable VTN is retried with back-off; the energy manager runs on without it meanwhile."""
+    from gridedge.clock import backoff_delays
+    from gridedge.home.ven.agent import VenAgent
+    from gridedge.home.ven.client import VenClient
+
+    assert service.openadr is not None
+    delays = backoff_delays(1.0, 2.0, 60.0, jitter=0.2)
+    async with VenClient(args.openadr, args.ven_client_id, args.ven_secret, service.clock) as client:
+        agent = VenAgent(
+            client, service.clock, ven_name=args.ven_name or service.site_id,
+            poll_interval_s=args.openadr_poll, on_signals=service.openadr.update,
+        )  # fmt: skip
+        while not stop.is_set():
+            try:
+                await agent.start()
+                print(f"OpenADR VEN {agent.ven_name} on {args.openadr}", file=sys.stderr, flush=True)
+                await agent.run(stop)
+                return
+            except Exception as exc:  # httpx, OpenADR errors: the VTN is down or refused us
+                delay = next(delays)
+                log.warning("OpenADR VTN %s: %s; retry in %.0f s", args.openadr, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
 
 
 async def _status(
@@ -266,6 +330,22 @@ async def _status(
             await asyncio.wait_for(stop.wait(), args.status_every)
         except TimeoutError:
             _print(service, args, security)
+
+
+def _openadr_status(service: CemService) -> dict[str, Any] | None:
+    adr = service.openadr
+    if adr is None:
+        return None
+    sig = adr.signals
+    now = service.clock.now()
+    active = adr.active(now)
+    return {
+        "updates": adr.updates,
+        "events": [] if sig is None else list(sig.event_ids),
+        "prices": None if sig is None or sig.prices is None else len(sig.prices),
+        "import_limit_w": active.import_w,
+        "export_limit_w": active.export_w,
+    }
 
 
 def status_record(service: CemService, security: CommandSecurity | None = None) -> dict[str, Any]:
@@ -298,6 +378,7 @@ def status_record(service: CemService, security: CommandSecurity | None = None) 
             "relaxations": list(plan.relaxations),
         },
         "plan_errors": service.plan_errors[-1:],
+        "openadr": _openadr_status(service),
         "devices": {a.info.device_id: service.binding.by_id.get(a.info.device_id) for a in service.registry},
         "cycles": loop.stats.cycles,
         "setpoints_sent": loop.stats.sent,
