@@ -111,6 +111,11 @@ def test_seal_and_open() -> None:
     cose_key = COSEKey.from_symmetric_key(key, alg="A128GCM", kid=b"m1")
     assert COSE.new().decode(sealed, cose_key) == b"hello"
     assert Sealer("m1", key).seal(b"hello") != sealed  # fresh IV each time
+    # the hand-assembled CBOR is exactly what a CBOR encoder writes for the same structure
+    for meter, size in (("m1", 0), ("m1", 23), ("m" * 30, 300), ("m" * 300, 70_000)):
+        msg = Sealer(meter, key).seal(bytes(size))
+        decoded = cbor2.loads(msg)
+        assert decoded.tag == 16 and cbor2.dumps(cbor2.CBORTag(16, decoded.value)) == msg
     # and opens what cwt seals (untagged protected header order, cwt's own IV)
     from_cwt = COSE.new().encode(
         b"from cwt", cose_key, protected={"alg": "A128GCM"}, unprotected={"kid": b"m1"}

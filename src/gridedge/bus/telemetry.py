@@ -280,13 +280,33 @@ class Sealer:
         self.meter_id = meter_id
         self._aead = _aead(meter_id, key)
         self._kid = meter_id.encode()
+        # tag 16, array(3), protected, map(2) {4: kid, 5: <the IV follows>}
+        self._head = b"".join((
+            b"\xd0\x83", _bstr_head(len(_PROTECTED_BYTES)), _PROTECTED_BYTES,
+            b"\xa2\x04", _bstr_head(len(self._kid)), self._kid, b"\x05\x4c",
+        ))  # fmt: skip
 
     def seal(self, plaintext: bytes) -> bytes:
-        """COSE_Encrypt0 of `plaintext`, with a fresh random 96-bit IV."""
+        """COSE_Encrypt0 of `plaintext`, with a fresh random 96-bit IV.
+
+        The CBOR is assembled here (tag 16, [protected, {4: kid, 5: iv}, ciphertext]): it is the
+        same bytes cbor2 would write for that structure (the tests decode it with cbor2 and cwt),
+        at a third of the cost, and the head-end seals one acknowledgement per reading.
+        """
         iv = os.urandom(12)
         ciphertext = self._aead.encrypt(iv, plaintext, _AAD)
-        body = [_PROTECTED_BYTES, {_HDR_KID: self._kid, _HDR_IV: iv}, ciphertext]
-        return cbor2.dumps(cbor2.CBORTag(_COSE_ENCRYPT0_TAG, body))
+        return b"".join((self._head, iv, _bstr_head(len(ciphertext)), ciphertext))
+
+
+def _bstr_head(n: int) -> bytes:
+    """The CBOR head of a byte string of length n (RFC 8949 §3.1, major type 2)."""
+    if n < 24:
+        return bytes((0x40 | n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    if n < 0x10000:
+        return b"\x59" + n.to_bytes(2, "big")
+    return b"\x5a" + n.to_bytes(4, "big")
 
 
 class Opener:

@@ -24,7 +24,7 @@ exact sums), power in W, voltage in V, current in A.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 __all__ = [
@@ -69,7 +69,7 @@ def _check_common(meter_id: str, sequence: int, time: datetime) -> None:
         raise ValueError("meter_id must not be empty")
     if sequence < 1:
         raise ValueError(f"sequence must be >= 1, got {sequence}")
-    if time.tzinfo is None or time.utcoffset() is None:
+    if time.tzinfo is not UTC and (time.tzinfo is None or time.utcoffset() is None):
         raise ValueError(f"time must be timezone-aware, got {time.isoformat()}")
 
 

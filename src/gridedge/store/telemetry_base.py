@@ -91,7 +91,7 @@ class TelemetryBatch:
             v1, v2, v3 = _three(r.voltage_v)
             i1, i2, i3 = _three(r.current_a)
             self.samples.append(
-                (r.meter_id, r.sequence, r.time, r.kind.value, r.import_w, r.export_w, r.import_wh,
+                (r.meter_id, r.sequence, r.time, str(r.kind), r.import_w, r.export_w, r.import_wh,
                  r.export_wh, v1, v2, v3, i1, i2, i3, r.frequency_hz)
             )  # fmt: skip
         elif isinstance(r, LoadCurve):
