@@ -112,3 +112,71 @@ def test_gateway_reads_a_virtual_meter_and_the_head_end_acks(tmp_path: Path) -> 
     )
     assert withdrawn.returncode == 0 and "now allowed to hes: nothing" in withdrawn.stdout
     assert re.search(r"withdraw port-data +to hes  by test user  \(moving\)", withdrawn.stdout)
+
+
+UPDATE = """
+from gridedge.home.gateway.functions.builtin import LoadCurveFunction
+
+
+class LoadCurves(LoadCurveFunction):
+    version = "2.1.0"
+
+
+def create(context):
+    return LoadCurves(context)
+"""
+
+
+def test_gateway_takes_a_signed_function_update_from_the_grid(tmp_path: Path) -> None:
+    from gridedge.bus.keyfile import load_signer
+    from gridedge.grid.updates import Gateway, StatusTracker, UpdatePublisher, build_package
+
+    key, db, ring = tmp_path / "meter.key", tmp_path / "gw.db", tmp_path / "updates.toml"
+    priv, pub = tmp_path / "updates.pem", tmp_path / "updates.pub"
+    assert gateway("keygen", "--key", key).returncode == 0
+    generated = subprocess.run(
+        [sys.executable, "-m", "gridedge", "keys", "generate", "--private", str(priv), "--public", str(pub),
+         "--source", "gridedge-updates"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    ring.write_text(generated.stdout.split("\n", 1)[1])
+    bad = gateway("--file", "x", "--mqtt", "127.0.0.1:1883", "--key", key, "--db", db, "--meter-id", METER,
+                  "--update-keys", tmp_path / "missing.toml")  # fmt: skip
+    assert bad.returncode == 1 and "--update-keys" in bad.stderr
+    capture = (Path(__file__).resolve().parents[1] / "examples" / "iskra-am550-p1-capture.txt").read_bytes()
+    (tmp_path / "capture.txt").write_bytes(b"/".join(capture.split(b"/")[:16]))
+    prefix = f"test-{uuid.uuid4().hex}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridedge.cli_gateway", "--file", str(tmp_path / "capture.txt"),
+         "--mqtt", "127.0.0.1:1883", "--mqtt-prefix", prefix, "--key", str(key), "--db", str(db),
+         "--meter-id", METER, "--update-keys", str(ring), "--json", "--status-every", "30",
+         "--duration", "14"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    announced(proc, "MQTT subscribed")
+    meter_key = load_key(key)
+
+    async def grid() -> str:
+        link = MqttRawLink(RealClock(), topic_prefix=prefix)
+        tracker = StatusTracker(link, RealClock(), lambda m: meter_key if m == METER else None)
+        tracker.start()
+        await link.start()
+        await link.wait_subscribed(10)
+        publisher = UpdatePublisher(load_signer(priv), link, RealClock())
+        package = build_package(UPDATE, name="load-curves", version="2.1.0")
+        sent = await publisher.publish(package, Gateway(METER))
+        try:
+            status = await tracker.wait_for(METER, request=sent.sequence, timeout_s=10)
+        finally:
+            await link.close()
+        return status.state
+
+    try:
+        state = asyncio.run(grid())
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert state == "installed", err
+    assert proc.returncode == 0, err
+    last = json.loads(out.splitlines()[-1])
+    assert last["final"] is True and last["functions"]["load-curves"] == "2.1.0"

@@ -53,6 +53,16 @@ def add_gateway_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--meter-id", metavar="ID", help="the meter's id (the key belongs to it)")
     p.add_argument("--recipient", default="hes", metavar="ID", help="the head-end's id consent names (hes)")
     p.add_argument("--nrtd-every", type=int, default=300, metavar="S", help="NRTD interval, <= 300 s")
+    p.add_argument(
+        "--update-keys",
+        metavar="FILE",
+        help="key ring (TOML) of the grid operator's update keys: accept signed function updates "
+        "(docs/function-updates.md); without it the gateway takes none",
+    )
+    p.add_argument(
+        "--group", action="append", default=[], metavar="NAME",
+        help="update group of this gateway (repeatable)",
+    )
     p.add_argument("--status-every", type=float, default=10.0, metavar="S", help="status interval (10 s)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="status as JSON lines")
@@ -219,6 +229,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         key = load_key(args.key)
     except KeyFileError as exc:
         return _fail(str(exc))
+    update_keys = None
+    if args.update_keys:
+        from gridedge.bus.keyfile import KeyFileError as RingError
+        from gridedge.bus.keyfile import load_keyring
+
+        try:
+            update_keys = load_keyring(args.update_keys)
+        except (OSError, RingError) as exc:
+            return _fail(f"--update-keys: {exc}")
     try:
         conn = open_db(args.db)
     except Exception as exc:
@@ -232,8 +251,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         args.meter_id,
         recipient=args.recipient,
         monitor=MonitorConfig(args.meter_id, nrtd_every_s=args.nrtd_every),
+        groups=tuple(args.group),
     )
-    service = GatewayService(config, clock=clock, link=link, conn=conn, key=key)
+    service = GatewayService(config, clock=clock, link=link, conn=conn, key=key, update_keys=update_keys)
     try:
         return asyncio.run(_run(service, source, args))
     except KeyboardInterrupt:
@@ -254,6 +274,7 @@ async def _run(service: GatewayService, source: Any, args: argparse.Namespace) -
         loop.call_later(args.duration, stop.set)
     print(f"MQTT link on {args.mqtt} as meter {service.meter_id}", file=sys.stderr, flush=True)
     status = asyncio.ensure_future(_status(service, args, stop))
+    subscribed = asyncio.ensure_future(_announce_subscribed(service, args))
     try:
         await service.run(stop, p1_readings(source))
     except ReaderError as exc:
@@ -261,9 +282,20 @@ async def _run(service: GatewayService, source: Any, args: argparse.Namespace) -
         return EXIT_FAILED
     finally:
         stop.set()
+        subscribed.cancel()
         await status
         _print(service, args, final=True)
     return EXIT_OK
+
+
+async def _announce_subscribed(service: GatewayService, args: argparse.Namespace) -> None:
+    """'MQTT subscribed on ...' once the broker confirmed the gateway's subscriptions (acks and, with
+    --update-keys, updates): from then on nothing sent to it is missed."""
+    wait = getattr(service.link, "wait_subscribed", None)
+    if wait is None:
+        return
+    await wait()
+    print(f"MQTT subscribed on {args.mqtt}", file=sys.stderr, flush=True)
 
 
 async def _status(service: GatewayService, args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -282,7 +314,7 @@ def status_record(service: GatewayService) -> dict[str, Any]:
         "queued_bytes": st.queued_bytes, "sent": st.sent, "resent": st.resent, "acked": st.acked,
         "rejected_acks": st.rejected_acks, "dropped": st.dropped, "purged": st.purged,
         "latency_ms": None if st.latency_ms is None else round(st.latency_ms, 1), "outages": st.outages,
-        "allowed": list(st.allowed),
+        "allowed": list(st.allowed), "functions": dict(st.functions),
     }  # fmt: skip
 
 
