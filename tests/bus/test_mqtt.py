@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -18,6 +19,7 @@ from gridedge.bus import Envelope, Transport
 from gridedge.bus.codec import DEFAULT_REGISTRY, CodecError
 from gridedge.bus.mqtt import MqttTransport
 from gridedge.clock import RealClock
+from gridedge.model.flex import FlexDirection, FlexDispatch, FlexOffer, FlexRequest, FlexSettlement
 from gridedge.model.limits import (
     Direction,
     FailsafeValues,
@@ -186,6 +188,9 @@ def test_every_registered_type_round_trips_through_the_broker() -> None:
     run(main)
 
 
+T_FLEX = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)
+
+
 def _samples() -> list[object]:
     """One payload of every type in the default registry, and a plain JSON value."""
     limit = PowerLimit(4200.0, True, 900.0)
@@ -200,6 +205,10 @@ def _samples() -> list[object]:
         Transition(3, Direction.PRODUCTION, LpcState.INIT, LpcState.LIMITED, 1.5, ("LPP-001",), "why"),
         Rejected("site/home/lpc/limit", "dso", "replay: sequence 7"),
         _readings(1)[0],
+        FlexRequest("r1", FlexDirection.REDUCE, 3.0, T_FLEX, T_FLEX + timedelta(hours=1), 0.25, T_FLEX, "g"),
+        FlexOffer("r1", "home", (1.0, 0.5, 0.5, 0.5), 0.2, T_FLEX),
+        FlexDispatch("r1", "home", FlexDirection.REDUCE, T_FLEX, (1.0, 0.5, 0.5, 0.5), 0.2),
+        FlexSettlement("r1", "home", 2.0, 1.4, 0.6, 0.6, 0.48, 0.8, 0.12, "10-of-10"),
         {"plain": [1, 2.5, "x", None, True]},
     ]
 
