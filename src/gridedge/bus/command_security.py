@@ -62,6 +62,8 @@ from gridedge.bus.security import (
 )
 
 __all__ = [
+    "AGGREGATOR_SOURCE",
+    "FLEX_AGGREGATOR_LEAVES",
     "GRID_COMMAND_LEAVES",
     "REASONS",
     "SITE_REPORT_LEAVES",
@@ -72,6 +74,7 @@ __all__ = [
     "CommandRejected",
     "CommandSecurity",
     "CommandSecurityStats",
+    "aggregator_command_security",
     "dso_command_security",
     "site_command_security",
     "site_source",
@@ -158,12 +161,18 @@ class CommandSecurity:
         audience: Audience | None = None,
         authorise: Authorise | None = None,
         on_reject: Callable[[CommandRejected], object] | None = None,
+        verifiers: Iterable[tuple[str, Verifier]] = (),
     ) -> None:
         both = tuple(topics)
         self.signer = signer
         self.verifier = verifier
+        # topic filter -> the verifier for it instead of `verifier` (e.g. another audience: a
+        # flexibility request to a group is addressed to the group, not to the site)
+        self.topic_verifiers = tuple((TopicFilter.parse(p), v) for p, v in verifiers)
         self.sign_filters = _filters(both if sign_topics is None else sign_topics)
-        self.verify_filters = _filters(both if verify_topics is None else verify_topics)
+        self.verify_filters = _filters(both if verify_topics is None else verify_topics) + tuple(
+            f for f, _ in self.topic_verifiers
+        )
         self.audience = audience
         self.authorise = authorise
         self.on_reject = on_reject
@@ -182,7 +191,7 @@ class CommandSecurity:
     @property
     def authenticates(self) -> bool:
         """Whether inbound commands are verified (a verifier and at least one topic)."""
-        return self.verifier is not None and bool(self.verify_filters)
+        return (self.verifier is not None and bool(self.verify_filters)) or bool(self.topic_verifiers)
 
     def _kind(self, topic: str) -> tuple[bool, bool]:
         kind = self._kinds.get(topic)
@@ -200,7 +209,13 @@ class CommandSecurity:
         return self.signer is not None and self._kind(topic)[0]
 
     def verifies(self, topic: str) -> bool:
-        return self.verifier is not None and self._kind(topic)[1]
+        return self._verifier_for(topic) is not None and self._kind(topic)[1]
+
+    def _verifier_for(self, topic: str) -> Verifier | None:
+        for f, v in self.topic_verifiers:
+            if f.matches(topic):
+                return v
+        return self.verifier
 
     # ---- outbound
 
@@ -223,9 +238,10 @@ class CommandSecurity:
         """
         sign, verify = self._kind(topic)
         raw = bytes(data)
-        if verify and self.verifier is not None:
+        verifier = self._verifier_for(topic) if verify else None
+        if verifier is not None:
             try:
-                payload = self._verify(self.verifier, topic, raw, now)
+                payload = self._verify(verifier, topic, raw, now)
             except CommandRejected as rejected:
                 self._rejected(rejected)
                 raise
@@ -318,6 +334,11 @@ USE_CASES: Final = ("lpc", "lpp")
 GRID_COMMAND_LEAVES: Final = ("heartbeat", "limit", "failsafe")
 """What the grid operator sends a site: `site/<id>/<lpc|lpp>/<leaf>` (`grid.dso.topics.DSO_LEAVES`)."""
 SITE_REPORT_LEAVES: Final = ("state", "cs-heartbeat", "rejected")
+FLEX_AGGREGATOR_LEAVES: Final = ("dispatch", "settlement")
+"""What the service provider sends a site about flexibility: `site/<id>/flex/<leaf>`; requests go
+to groups on `flex/request/<group>` (`gridedge.model.flex`)."""
+AGGREGATOR_SOURCE: Final = "aggregator"
+"""The envelope source of the service provider's flexibility messages (`FlexAggregator.source`)."""
 """What a site sends back (`grid.dso.topics.SITE_LEAVES`)."""
 
 
@@ -370,19 +391,93 @@ def site_command_security(
     verifier: Verifier | None,
     *,
     on_reject: Callable[[CommandRejected], object] | None = None,
+    flex_groups: Iterable[str] = (),
+    aggregator: str = AGGREGATOR_SOURCE,
 ) -> CommandSecurity:
     """A site's side: verify the grid operator's heartbeats, limits and failsafe values for
     `site_id` (the verifier's audience must be `site_id`), sign the site's reports with `signer`.
 
     The reports must be published with source `site_source(site_id)` for the grid operator to
     accept them.
+
+    Flexibility (docs/flexibility.md): requests to each of `flex_groups` (audience `group:<g>`) and
+    the dispatches and settlements for this site are verified too, and must come from the
+    `aggregator` source; the grid operator's commands must not (a service provider's key cannot set
+    a site's limits, nor the grid operator's key dispatch its flexibility). The site's offers are
+    signed. One key ring holds both senders' keys, each provisioned for its own source.
     """
     if verifier is not None and verifier.audience != site_id:
         raise ValueError(f"the site's verifier must have audience {site_id!r}, got {verifier.audience!r}")
+    groups = tuple(flex_groups)
+    flex_in = [f"site/{site_id}/flex/{leaf}" for leaf in FLEX_AGGREGATOR_LEAVES]
+    group_verifiers = [
+        (f"flex/request/{g}", _for_audience(verifier, f"group:{g}")) for g in groups if verifier is not None
+    ]
+
+    def authorise(topic: str, source: str) -> bool:
+        if _is_flex(topic):
+            return source == aggregator
+        return source != aggregator
+
     return CommandSecurity(
         signer,
         verifier,
-        sign_topics=[f"site/{site_id}/{uc}/{leaf}" for uc in USE_CASES for leaf in SITE_REPORT_LEAVES],
-        verify_topics=[f"site/{site_id}/{uc}/{leaf}" for uc in USE_CASES for leaf in GRID_COMMAND_LEAVES],
+        sign_topics=[
+            *(f"site/{site_id}/{uc}/{leaf}" for uc in USE_CASES for leaf in SITE_REPORT_LEAVES),
+            f"site/{site_id}/flex/offer",
+        ],
+        verify_topics=[
+            *(f"site/{site_id}/{uc}/{leaf}" for uc in USE_CASES for leaf in GRID_COMMAND_LEAVES),
+            *flex_in,
+        ],
+        authorise=authorise,
         on_reject=on_reject,
+        verifiers=group_verifiers,
+    )
+
+
+def aggregator_command_security(
+    signer: Signer | None,
+    verifier: Verifier | None,
+    *,
+    on_reject: Callable[[CommandRejected], object] | None = None,
+) -> CommandSecurity:
+    """The energy service provider's side of flexibility: sign requests (audience `group:<g>`, so a
+    request cannot be moved to another group), dispatches and settlements (audience: the site),
+    and verify offers, each only from the offering site's own source (`site_source`), with keys
+    from `verifier`'s ring (give it no audience)."""
+    if verifier is not None and verifier.audience is not None:
+        raise ValueError(f"the aggregator's verifier must have no audience: {verifier.audience!r}")
+    return CommandSecurity(
+        signer,
+        verifier,
+        sign_topics=["flex/request/+", *(f"site/+/flex/{leaf}" for leaf in FLEX_AGGREGATOR_LEAVES)],
+        verify_topics=["site/+/flex/offer"],
+        audience=_flex_audience,
+        authorise=_site_speaks_for_itself,
+        on_reject=on_reject,
+    )
+
+
+def _is_flex(topic: str) -> bool:
+    levels = topic.split("/")
+    return levels[0] == "flex" or (len(levels) >= 3 and levels[0] == "site" and levels[2] == "flex")
+
+
+def _flex_audience(topic: str) -> str | None:
+    levels = topic.split("/")
+    if levels[0] == "flex" and len(levels) == 3 and levels[2]:
+        return f"group:{levels[2]}"
+    return _site_of(topic)
+
+
+def _for_audience(verifier: Verifier, audience: str) -> Verifier:
+    """A verifier like `verifier` (same key ring and windows) for another audience."""
+    return Verifier(
+        verifier.keyring,
+        audience=audience,
+        max_age=verifier.max_age,
+        max_future=verifier.max_future,
+        reorder_window=verifier.reorder_window,
+        max_message_bytes=verifier.max_message_bytes,
     )
