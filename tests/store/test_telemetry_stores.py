@@ -196,3 +196,25 @@ def test_two_writers_on_the_same_meters_do_not_deadlock() -> None:
             await _drop_schema(schema)
 
     asyncio.run(main())
+
+
+def test_a_day_dropped_by_another_worker_is_created_again() -> None:
+    """Retention in one process must not leave another one failing forever on its cached days."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def main() -> None:
+        a = PostgresTelemetryStore(PG_DSN, schema=schema, pool_size=1, timescale=False)
+        b = PostgresTelemetryStore(PG_DSN, schema=schema, pool_size=1, timescale=False)
+        await a.init()
+        await b.init()
+        try:
+            await a.write(TelemetryBatch.of([sample("m", 1, T0, 1.0)]))
+            await b.drop_before(datetime(2026, 12, 8).date())  # drops the day `a` still has cached
+            result = await a.write(TelemetryBatch.of([sample("m", 2, T0 + timedelta(seconds=10), 2.0)]))
+            assert result.samples == 1 and await a.count("samples") == 1
+        finally:
+            await a.close()
+            await b.close()
+            await _drop_schema(schema)
+
+    asyncio.run(main())

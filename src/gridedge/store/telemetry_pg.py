@@ -200,6 +200,13 @@ class PostgresTelemetryStore:
                 if attempt == _RETRIES - 1:
                     raise
                 log.warning("telemetry batch retried after %s", exc)
+            except asyncpg.CheckViolationError as exc:
+                # "no partition of relation ... found for row": another worker's retention dropped a
+                # day this one still believed to exist; forget what we knew and create it again
+                if attempt == _RETRIES - 1:
+                    raise
+                log.info("partition missing (%s): re-checking partitions", exc)
+                self._days.clear()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _write(self, con: _Con, batch: TelemetryBatch) -> WriteResult:
