@@ -1,6 +1,6 @@
 """`gridedge cem --openadr` against `gridedge grid aggregator`, both as processes over real HTTP:
-the aggregator publishes an all-day import capacity limit of 4.2 kW for the site's group, the
-energy manager's VEN registers, polls, and the limit is in force in the energy manager."""
+the aggregator publishes an all-day import capacity limit of 4.2 kW, signed with its key, the
+energy manager's VEN registers, polls, checks the signature, and the limit is in force."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ retailer_name = "gridedge-esp"
 
 [publisher]
 timezone = "UTC"
+signing_key = "esp.pem"
 
 [[publisher.capacity]]
 direction = "import"
@@ -64,6 +65,13 @@ def test_the_energy_manager_follows_the_service_providers_capacity_limit(tmp_pat
     (tmp_path / "capture.txt").write_bytes(b"/".join(capture.split(b"/")[:13]))  # 12 s of telegrams
     (tmp_path / "site.toml").write_text(SITE)
     (tmp_path / "secret").write_text("home-secret\n")
+    generated = subprocess.run(
+        [sys.executable, "-m", "gridedge", "keys", "generate", "--private", str(tmp_path / "esp.pem"),
+         "--public", str(tmp_path / "esp.pub"), "--source", "aggregator"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stderr
+    (tmp_path / "esp-ring.toml").write_text(generated.stdout.split("\n", 1)[1])
     vtn = subprocess.Popen(
         [sys.executable, "-m", "gridedge", "grid", "aggregator", "--config", str(tmp_path / "agg.toml"),
          "--duration", "60"],
@@ -78,7 +86,8 @@ def test_the_energy_manager_follows_the_service_providers_capacity_limit(tmp_pat
         out = subprocess.run(
             [sys.executable, "-m", "gridedge", "cem", "--config", str(tmp_path / "site.toml"), "--json",
              "--status-every", "2", "--openadr", url, "--ven-client-id", "ven-home",
-             "--ven-secret-file", str(tmp_path / "secret"), "--openadr-poll", "1"],
+             "--ven-secret-file", str(tmp_path / "secret"), "--openadr-poll", "1",
+             "--openadr-keys", str(tmp_path / "esp-ring.toml")],
             capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     finally:
@@ -91,6 +100,7 @@ def test_the_energy_manager_follows_the_service_providers_capacity_limit(tmp_pat
     adr = last["openadr"]
     assert adr["updates"] >= 1 and len(adr["events"]) == 1, adr
     assert adr["import_limit_w"] == 4200.0 and adr["export_limit_w"] is None
+    assert adr["untrusted"] == {}  # the event was signed by the service provider and checked
 
 
 def test_openadr_flags_are_checked(tmp_path: Path) -> None:

@@ -91,6 +91,17 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--openadr-poll", type=float, default=60.0, metavar="S", help="VTN polling interval (default 60 s)"
     )
     p.add_argument(
+        "--openadr-keys",
+        metavar="FILE",
+        help="key ring (TOML) of the service provider's keys: use only events it signed",
+    )
+    p.add_argument(
+        "--openadr-source",
+        default="aggregator",
+        metavar="NAME",
+        help="the service provider's source in the key ring (aggregator)",
+    )
+    p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
     )
     p.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds")
@@ -177,6 +188,17 @@ def cmd_cem(args: argparse.Namespace) -> int:
 
         openadr = OpenAdrSignals()
         args.ven_secret = secret
+        args.event_verifier = None
+        if args.openadr_keys:
+            from gridedge.bus.document_security import DocumentVerifier
+            from gridedge.bus.keyfile import KeyFileError, load_keyring
+
+            try:
+                args.event_verifier = DocumentVerifier(load_keyring(args.openadr_keys), args.openadr_source)
+            except (OSError, KeyFileError) as exc:
+                return _fail(f"--openadr-keys: {exc}")
+        else:
+            log.warning("no --openadr-keys: the service provider's events are NOT authenticated")
     highs_banner_to_stderr()  # stdout carries only the status lines
     clock = RealClock()
     service = CemService(
@@ -295,12 +317,14 @@ async def _ven(service: CemService, args: argparse.Namespace, stop: asyncio.Even
     from gridedge.home.ven.agent import VenAgent
     from gridedge.home.ven.client import VenClient
 
-    assert service.openadr is not None
+    adr = service.openadr
+    assert adr is not None
     delays = backoff_delays(1.0, 2.0, 60.0, jitter=0.2)
     async with VenClient(args.openadr, args.ven_client_id, args.ven_secret, service.clock) as client:
         agent = VenAgent(
             client, service.clock, ven_name=args.ven_name or service.site_id,
-            poll_interval_s=args.openadr_poll, on_signals=service.openadr.update,
+            poll_interval_s=args.openadr_poll, on_signals=lambda sig: adr.update(sig, agent.untrusted),
+            verifier=args.event_verifier,
         )  # fmt: skip
         while not stop.is_set():
             try:
@@ -345,6 +369,7 @@ def _openadr_status(service: CemService) -> dict[str, Any] | None:
         "prices": None if sig is None or sig.prices is None else len(sig.prices),
         "import_limit_w": active.import_w,
         "export_limit_w": active.export_w,
+        "untrusted": dict(adr.untrusted),
     }
 
 

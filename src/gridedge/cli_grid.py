@@ -393,11 +393,24 @@ def cmd_aggregator(args: argparse.Namespace) -> int:
         def prices(_start: datetime, _end: datetime) -> Any:
             return series
 
+    signer = None
+    if config.publisher.signing_key:
+        from gridedge.bus.document_security import DocumentSigner
+        from gridedge.bus.keyfile import KeyFileError, load_signer
+
+        try:
+            signer = DocumentSigner(load_signer(config.resolve(config.publisher.signing_key)))
+        except (OSError, KeyFileError) as exc:
+            print(f"gridedge: publisher.signing_key: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        log.warning("no publisher.signing_key: the events are not signed (VENs cannot authenticate them)")
+
     def ready(url: str) -> None:
         print(f"VTN listening on {url}", flush=True)
 
     async def main(stop: asyncio.Event) -> None:
-        await serve_vtn(config, RealClock(), stop, prices=prices, on_ready=ready)
+        await serve_vtn(config, RealClock(), stop, prices=prices, on_ready=ready, signer=signer)
 
     _run_until(main, args.duration)
     return EXIT_OK

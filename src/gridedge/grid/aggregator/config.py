@@ -117,6 +117,9 @@ class PublisherConfig(_Model):
 
     timezone: str = "Europe/Brussels"
     """Zone of the market's delivery days and of `publish_at`."""
+    signing_key: str | None = None
+    """Private key file (`gridedge keys generate`, relative to this file) that signs every event
+    (docs/openadr.md, "Signed events"); VENs check it against their key ring."""
     publish_at: str = "13:30"
     """Local time the day-ahead prices of tomorrow are published (EPEX SDAC results ~12:45 CET)."""
     prices: str | None = None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from gridedge.bus.document_security import DocumentSigner
 from gridedge.clock import Clock
 from gridedge.grid.aggregator.config import AggregatorConfig
 from gridedge.grid.aggregator.publisher import PriceSource, Publisher
@@ -34,10 +35,12 @@ async def serve_vtn(
     *,
     prices: PriceSource | None = None,
     on_ready: Callable[[str], None] | None = None,
+    signer: DocumentSigner | None = None,
 ) -> None:
     """Serve the VTN (and, with `prices` or capacity windows, the publisher) until `stop` is set.
 
-    `on_ready` receives the base URL, e.g. http://127.0.0.1:8081/openadr3/3.0.1.
+    `on_ready` receives the base URL, e.g. http://127.0.0.1:8081/openadr3/3.0.1. `signer` signs the
+    publisher's events.
     """
     store = VtnStore(config.database_path)
     app = create_vtn_app(
@@ -67,7 +70,7 @@ async def serve_vtn(
         if on_ready is not None:
             on_ready(url)
         if prices is not None or config.publisher.capacity:
-            publisher = Publisher(app.state.vtn, clock, config, prices)
+            publisher = Publisher(app.state.vtn, clock, config, prices, signer=signer)
             publisher_task = asyncio.ensure_future(publisher.run(stop))
         stopping = asyncio.ensure_future(stop.wait())
         # uvicorn also ends by itself on SIGINT/SIGTERM (it re-raises the signal afterwards)

@@ -46,10 +46,13 @@ class OpenAdrSignals:
     def __init__(self) -> None:
         self.signals: GridSignals | None = None
         self.updates = 0
+        self.untrusted: dict[str, str] = {}
+        """Events the VEN did not use because their signature did not check out, and why."""
 
-    def update(self, signals: GridSignals) -> None:
+    def update(self, signals: GridSignals, untrusted: dict[str, str] | None = None) -> None:
         self.signals = signals
         self.updates += 1
+        self.untrusted = dict(untrusted or {})
 
     def prices(self) -> PriceSeries | None:
         return None if self.signals is None else self.signals.prices

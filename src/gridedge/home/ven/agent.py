@@ -21,6 +21,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from gridedge.bus.document_security import DocumentVerifier
 from gridedge.clock import Clock
 from gridedge.home.ven.client import OpenAdrError, VenClient
 from gridedge.home.ven.signals import GridSignals, signals_from_events
@@ -36,6 +37,7 @@ from gridedge.model.openadr import (
     Subscription,
     ValuesMap,
     Ven,
+    signed_content,
 )
 
 __all__ = ["VenAgent"]
@@ -58,7 +60,10 @@ class VenAgent:
         groups: Sequence[str] = (),
         poll_interval_s: float = 60.0,
         on_signals: SignalsHandler | None = None,
+        verifier: DocumentVerifier | None = None,
     ) -> None:
+        """`verifier`: use only events the service provider signed (`gridedgeSignature`, checked
+        against its key ring; bus.document_security); without it every event is taken as is."""
         if poll_interval_s <= 0:
             raise ValueError(f"poll_interval_s: expected seconds > 0, found {poll_interval_s}")
         self.client = client
@@ -68,6 +73,9 @@ class VenAgent:
         self.groups = tuple(groups)
         self.poll_interval_s = poll_interval_s
         self.on_signals = on_signals
+        self.verifier = verifier
+        self.untrusted: dict[str, str] = {}
+        """Event id -> why it was not used (its signature did not check out)."""
         self.ven: Ven | None = None
         self.programs: dict[str, Program] = {}
         self.events: dict[str, Event] = {}
@@ -105,9 +113,24 @@ class VenAgent:
         self.events = seen
         return await self._emit()
 
+    def _trusted(self) -> list[Event]:
+        if self.verifier is None:
+            return list(self.events.values())
+        now = self.clock.now()
+        out = []
+        self.untrusted = {}
+        for e in self.events.values():
+            why = self.verifier.check(e.id or "", signed_content(e), e.gridedge_signature, now)
+            if why is None:
+                out.append(e)
+            else:
+                self.untrusted[e.id or "?"] = why
+                log.warning("OpenADR event %s (%s) not used: %s", e.id, e.event_name, why)
+        return out
+
     async def _emit(self) -> GridSignals:
         self.signals = signals_from_events(
-            self.events.values(), self.programs, ven_name=self.ven_name, groups=self.groups
+            self._trusted(), self.programs, ven_name=self.ven_name, groups=self.groups
         )
         for p in self.signals.problems:
             log.warning("OpenADR event not used: %s", p)

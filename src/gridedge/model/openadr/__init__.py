@@ -56,6 +56,7 @@ from gridedge.model.openadr.schemas import (
     Subscription,
     ValuesMap,
     Ven,
+    signed_content,
 )
 from gridedge.model.openadr.timeline import OpenAdrConversionError, TimedInterval, timeline
 
@@ -109,6 +110,7 @@ __all__ = [
     "parse_duration",
     "price_event",
     "price_series_from_event",
+    "signed_content",
     "timeline",
     "usage_report",
 ]

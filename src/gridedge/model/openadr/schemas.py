@@ -16,6 +16,7 @@ Objects are frozen; a VTN provisions `id`, `createdDateTime` and `modificationDa
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
@@ -326,6 +327,24 @@ class Event(_Provisioned):
         default=None, validation_alias="intervalPeriod", serialization_alias="intervalPeriod"
     )
     intervals: list[Interval]
+    gridedge_signature: str | None = Field(
+        default=None, validation_alias="gridedgeSignature", serialization_alias="gridedgeSignature"
+    )
+    """gridedge extension: the service provider's COSE_Sign1 (base64url) over `signed_content(event)`.
+    OpenADR 3.0.1 defines no message signature; its objects allow extra properties."""
+
+
+def signed_content(event: Event) -> bytes:
+    """What the service provider signs of an event: everything it says, as canonical JSON (sorted
+    keys, no spaces), without what the VTN provisions (id, times) and without the signature. Both
+    sides compute it from the parsed model, so the VTN's own serialisation does not matter."""
+    body = event.model_dump(
+        mode="json",
+        by_alias=True,
+        exclude={"id", "created_date_time", "modification_date_time", "gridedge_signature"},
+        exclude_none=True,
+    )
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class ReportResource(OpenAdrModel):
