@@ -32,6 +32,7 @@ from gridedge.model.limits import (
     Rejected,
     Transition,
 )
+from gridedge.model.overload import OverloadWarning
 from gridedge.model.reading import MeterReading
 from gridedge.ports.p1 import decode
 from gridedge.ports.p1.framer import TelegramFramer
@@ -100,6 +101,7 @@ SAMPLES: dict[str, object] = {
     "gridedge.model.limits.LimitState": SAMPLE_LIMIT_STATE,
     "gridedge.model.limits.Transition": SAMPLE_TRANSITION,
     "gridedge.model.limits.Rejected": Rejected("site/home/lpc/limit", "dso", "unsigned: not a COSE_Sign1"),
+    "gridedge.model.overload.OverloadWarning": OverloadWarning("IT001E1", T_FLEX, 3800.0, 3300.0, 120.0),
     "gridedge.model.flex.FlexRequest": FlexRequest(
         "r1", FlexDirection.REDUCE, 3.0, T_FLEX, T_FLEX + timedelta(hours=2), 0.25,
         T_FLEX - timedelta(hours=1), "ghent",

@@ -30,6 +30,7 @@ from gridedge.model.limits import (
     Rejected,
     Transition,
 )
+from gridedge.model.overload import OverloadWarning
 from gridedge.model.reading import MeterReading
 from gridedge.ports.p1 import decode
 from gridedge.ports.p1.framer import TelegramFramer
@@ -209,6 +210,7 @@ def _samples() -> list[object]:
         FlexOffer("r1", "home", (1.0, 0.5, 0.5, 0.5), 0.2, T_FLEX),
         FlexDispatch("r1", "home", FlexDirection.REDUCE, T_FLEX, (1.0, 0.5, 0.5, 0.5), 0.2),
         FlexSettlement("r1", "home", 2.0, 1.4, 0.6, 0.6, 0.48, 0.8, 0.12, "10-of-10"),
+        OverloadWarning("IT001E1", T_FLEX, 3800.0, 3300.0, 120.0),
         {"plain": [1, 2.5, "x", None, True]},
     ]
 

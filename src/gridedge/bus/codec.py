@@ -53,6 +53,7 @@ from gridedge.model.limits import (
     Rejected,
     Transition,
 )
+from gridedge.model.overload import OverloadWarning
 from gridedge.model.reading import MeterReading
 
 __all__ = [
@@ -503,6 +504,7 @@ def _default_registry() -> PayloadRegistry:
     for tp in (PowerLimit, Heartbeat, FailsafeValues, LimitState, Transition, Rejected):
         reg.register(f"gridedge.model.limits.{tp.__name__}", tp)
     reg.register("gridedge.model.reading.MeterReading", MeterReading)
+    reg.register("gridedge.model.overload.OverloadWarning", OverloadWarning)
     for name, flex_type in FLEX_PAYLOAD_TYPES:
         reg.register(name, flex_type)
     return reg

@@ -15,12 +15,14 @@ from gridedge.clock import SimClock
 from gridedge.home.cem.grid_link import topic
 from gridedge.home.cem.notify import ActiveLimits
 from gridedge.home.cem.openadr_link import OpenAdrSignals, merge_active
+from gridedge.home.cem.overload import overload_topic
 from gridedge.home.cem.service import CemService, meter_topic
 from gridedge.home.devices.registry import DeviceRegistry
 from gridedge.home.ven.signals import GridSignals
 from gridedge.model.cem_config import CemConfig, LimitsConfig, PlannerConfig, TariffConfig, TariffKind
 from gridedge.model.limits import Direction, Heartbeat, PowerLimit
 from gridedge.model.openadr import CapacityLimit, CapacityLimitSchedule
+from gridedge.model.overload import OverloadWarning
 from gridedge.model.scenario import BatteryConfig, EVConfig, HeatPumpConfig, Scenario, SiteConfig
 from gridedge.model.tariff import PriceSeries
 from gridedge.physics.hplib import HplibModel
@@ -128,5 +130,58 @@ def test_the_grid_operators_lower_limit_still_wins(tmp_path: Path) -> None:
         await clock.advance(1.0)
         assert service._limits_now(clock.monotonic()).import_w == 3000.0
         assert [s.watts for s in service._scheduled(Direction.CONSUMPTION, clock.now())] == [3000.0, 4200.0]
+
+    asyncio.run(main())
+
+
+def test_the_meters_overload_countdown_sheds_load_before_it_trips(tmp_path: Path) -> None:
+    """Chain 2 CF22: 3.8 kW drawn, 3.3 kW available, 120 s before the meter disconnects. The cycle
+    brings the import under the available power within seconds and keeps it there."""
+    sc = scenario(tmp_path)
+    site = build_site(sc, metrology=Metrology.PHASOR)
+    clock = SimClock(START.astimezone(UTC))
+    bus = InProcessBus(clock)
+    registry = DeviceRegistry()
+    for a in direct_adapters(site):
+        registry.add(a)
+    service = CemService(sc, clock=clock, transport=bus, registry=registry, base_dir=tmp_path,
+                         cop_model=lambda hp: HplibModel.load(hp.model))  # fmt: skip
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(service.run(stop))
+        for _ in range(3000):
+            if service.plans_made:
+                break
+            await asyncio.sleep(0.01)
+        net: list[tuple[float, float]] = []
+        warned_at: float | None = None
+        for second in range(20 * 60):
+            sec = site.step()
+            assert sec.reading is not None and sec.reading.net_power_w is not None
+            net.append((clock.monotonic(), sec.reading.net_power_w))
+            bus.publish(meter_topic("home"), sec.reading, source="meter")
+            if warned_at is None and second > 60 and sec.reading.net_power_w > 3800:
+                warned_at = clock.monotonic()
+                warning = OverloadWarning("home", clock.now(), sec.reading.net_power_w, 3300.0, 120.0)
+                bus.publish(overload_topic("home"), warning, source="meter")
+            await clock.advance(1.0)
+            await service.loop.drain()
+            while service.replanning:
+                await asyncio.sleep(0.005)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        assert warned_at is not None, "the car never drew more than 3.8 kW"
+        assert service.overload.warnings == 1
+        # before the announced trip, the import is under the available power: every minute on
+        # average, and every second but the household's own short spikes (a kettle the cycle
+        # cannot switch), as the LPC tests hold it
+        after = [w for t, w in net if warned_at + 10 <= t <= warned_at + 120]
+        assert after and sum(after[-60:]) / 60 <= 3300.0 and sum(after[:60]) / 60 <= 3300.0, after
+        spikes = [w for w in after if w > 3300.0]
+        assert len(spikes) <= 0.05 * len(after), spikes
+        held = [w for t, w in net if warned_at + 120 < t <= warned_at + 400]
+        over = [w for w in held if w > 3300.0 * 0.95 + 150.0]
+        assert len(over) <= 0.01 * len(held), over
 
     asyncio.run(main())

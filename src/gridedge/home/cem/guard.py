@@ -218,8 +218,9 @@ class LimitGuard:
         others = sum(expected[d.device_id] for d in snap.devices if d not in consumers)
         room = budget - others
         demands = [max(expected[d.device_id], 0.0) for d in consumers]
+        hard = snap.limits.hard_import  # the meter's breaker: no guaranteed minimum holds against it
         minimums = [
-            min(self._guaranteed(d), dem) if d.wants_power else 0.0
+            min(self._guaranteed(d), dem) if d.wants_power and not hard else 0.0
             for d, dem in zip(consumers, demands, strict=True)
         ]
         last = len(self.priority)

@@ -61,6 +61,9 @@ class ActiveLimits:
 
     import_w: float | None = None
     export_w: float | None = None
+    hard_import: bool = False
+    """The import limit is physical (the meter's breaker will open: `overload.py`), not a grid
+    operator's order: §14a minimums do not apply, every device may be brought to 0."""
 
 
 @dataclass(frozen=True, slots=True)

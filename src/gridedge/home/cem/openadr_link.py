@@ -37,7 +37,11 @@ def _lower(a: float | None, b: float | None) -> float | None:
 
 def merge_active(grid: ActiveLimits, adr: ActiveLimits) -> ActiveLimits:
     """The lower limit per direction; None only where neither source limits."""
-    return ActiveLimits(_lower(grid.import_w, adr.import_w), _lower(grid.export_w, adr.export_w))
+    return ActiveLimits(
+        _lower(grid.import_w, adr.import_w),
+        _lower(grid.export_w, adr.export_w),
+        hard_import=grid.hard_import or adr.hard_import,
+    )
 
 
 class OpenAdrSignals:

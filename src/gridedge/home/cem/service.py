@@ -48,6 +48,7 @@ from gridedge.home.cem.guard import LimitGuard
 from gridedge.home.cem.loop import ControlLoop
 from gridedge.home.cem.notify import ActiveLimits, NearLimitConfig, NearLimitNotifier
 from gridedge.home.cem.openadr_link import OpenAdrSignals, merge_active
+from gridedge.home.cem.overload import OverloadLimit, overload_topic
 from gridedge.home.cem.peak import PeakWatch
 from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions
 from gridedge.home.cem.planning import (
@@ -63,6 +64,7 @@ from gridedge.home.cem.snapshot import Comfort
 from gridedge.home.devices.registry import DeviceRegistry
 from gridedge.model.devices import DeviceInfo, DeviceKind
 from gridedge.model.limits import Direction
+from gridedge.model.overload import OverloadWarning
 from gridedge.model.reading import MeterReading
 from gridedge.model.scenario import HeatPumpConfig, Scenario
 from gridedge.model.tariff import PriceSeries, Tariff
@@ -124,6 +126,7 @@ class CemService:
         self.site_id = cfg.site_id
         self._prices = prices
         self.openadr = openadr
+        self.overload = OverloadLimit()
         self._cop = cop_model if cop_model is not None else _hplib
         self.replan_min_interval_s = replan_min_interval_s
         self.binding = DeviceBinding(scenario)
@@ -277,12 +280,17 @@ class CemService:
         return self.tracker.watch(now, cap)
 
     def _limits_now(self, t: float) -> ActiveLimits:
-        """The grid operator's LPC/LPP limits, and the service provider's OpenADR capacity limits
-        where they are lower."""
-        grid = self.grid.active(t)
-        if self.openadr is None:
-            return grid
-        return merge_active(grid, self.openadr.active(self.clock.now()))
+        """The grid operator's LPC/LPP limits, the service provider's OpenADR capacity limits and
+        the meter's overload countdown (`overload.py`): the lowest applies."""
+        limits = self.grid.active(t)
+        now = self.clock.now()
+        if self.openadr is not None:
+            limits = merge_active(limits, self.openadr.active(now))
+        meter = self.overload.import_limit_w(now)
+        if meter is not None:
+            merged = merge_active(limits, ActiveLimits(meter, None))
+            limits = ActiveLimits(merged.import_w, merged.export_w, hard_import=True)
+        return limits
 
     def _scheduled(self, direction: Direction, now: datetime) -> tuple[ScheduledLimit, ...]:
         limits = self.grid.scheduled(direction, now)
@@ -533,6 +541,9 @@ class CemService:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; then stop every part and close the servers."""
         self.grid.start()
+        overloads = self.transport.subscribe_callback(
+            overload_topic(self.site_id), lambda env: self.overload.on_warning(env.payload), OverloadWarning
+        )
         await self.start_devices()
         for name, url in self.urls.items():
             log.info("%s devices connect to %s", name, url)
@@ -558,6 +569,7 @@ class CemService:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.grid.close()
+            overloads.close()
             self._stop_listen()
             for close in reversed(self._servers):
                 result = close()
