@@ -48,6 +48,10 @@ def test_power_step_overload_and_info() -> None:
     over = decode_message(frame("CF22", {"InstantPower": 3800, "AvailablePower": 3300,
                                         "SwitchOffCountdownSeconds": 120}, meter=12345))  # fmt: skip
     assert over == Overload("12345", 3800.0, 3300.0, 120.0) and over.excess_w == 500.0
+    at = datetime(2026, 1, 15, 19, tzinfo=UTC)
+    warning = over.warning(at)
+    assert warning.available_power_w == 3300.0
+    assert warning.disconnect_at == datetime(2026, 1, 15, 19, 2, tzinfo=UTC)
     info = decode_message('{"Chain2Info": {"Id": "C2G-00A1", "Ip": "192.168.1.20", "ProgId": "3.1"}}')
     assert info == Chain2Info("C2G-00A1", "192.168.1.20", "3.1")
     unknown = decode_message(frame("CF7", {"Something": 1}))

@@ -33,6 +33,9 @@ def test_an_overload_countdown() -> None:
     r = decode_alfa(registers({780: t >> 16, 781: t & 0xFFFF, 782: 90, 2: 4100}))
     assert r.seconds_left == 90
     assert r.disconnect_at == datetime(2026, 1, 15, 19, 1, 30, tzinfo=UTC)
+    warning = r.warning("IT001E1", 3300.0, datetime(2026, 1, 15, 19, tzinfo=UTC))
+    assert warning is not None and warning.instant_power_w == 4100 and warning.seconds_left == 90
+    assert decode_alfa(registers()).warning("IT001E1", 3300.0, datetime(2026, 1, 15, tzinfo=UTC)) is None
 
 
 def test_warm_up_and_no_production_meter() -> None:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gridedge.model.overload import OverloadWarning
+
 __all__ = [
     "Chain2Error",
     "Chain2Info",
@@ -75,6 +77,12 @@ class Overload:
     @property
     def excess_w(self) -> float:
         return self.instant_power_w - self.available_power_w
+
+    def warning(self, received: datetime) -> OverloadWarning:
+        """As the energy manager's `OverloadWarning`; CF22 carries no time: the receipt's is used."""
+        return OverloadWarning(
+            self.meter, received, self.instant_power_w, self.available_power_w, self.seconds_left
+        )
 
 
 @dataclass(frozen=True, slots=True)

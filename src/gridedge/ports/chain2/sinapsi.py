@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gridedge.model.overload import OverloadWarning
+
 __all__ = ["ALFA_BLOCKS", "AlfaReading", "SinapsiError", "decode_alfa"]
 
 ALFA_BLOCKS: tuple[tuple[int, int], ...] = ((2, 18), (30, 36), (203, 1), (780, 3), (921, 5))
@@ -60,6 +62,13 @@ class AlfaReading:
     disconnect_at: datetime | None
     production_w: float | None
     production_wh: int | None
+
+    def warning(self, meter_id: str, available_power_w: float, received: datetime) -> OverloadWarning | None:
+        """The countdown as the energy manager's `OverloadWarning` (the contractual power comes from
+        the site's configuration: the Alfa does not expose it); None when no countdown runs."""
+        if self.seconds_left is None:
+            return None
+        return OverloadWarning(meter_id, received, self.import_w, available_power_w, float(self.seconds_left))
 
 
 def _reg(registers: Mapping[int, int], address: int) -> int:
