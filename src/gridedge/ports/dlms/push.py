@@ -16,6 +16,7 @@ from decimal import Decimal
 from gridedge.model.reading import MeterReading, P1Variant, PhaseReading, RawObject
 from gridedge.ports.dlms.apdu import DataNotification, parse_data_notification
 from gridedge.ports.dlms.axdr import DataTag, date_time
+from gridedge.ports.dlms.cipher import SecurityKeys, TagPolicy, decrypt, parse_general_glo_ciphering
 from gridedge.ports.dlms.cosem import CosemObject, objects_from_body
 from gridedge.ports.dlms.errors import DlmsError, DlmsFrameError, DlmsTruncatedError
 from gridedge.ports.dlms.hdlc import Deframer, HdlcFrame, reassemble
@@ -158,11 +159,16 @@ def decode_apdu(apdu: bytes, frames: tuple[HdlcFrame, ...] = ()) -> PushMessage:
     return PushMessage(frames, notification, shape, tuple(objects))
 
 
-def decode_push(data: bytes) -> PushMessage:
-    """Decode one push message: HDLC frame(s) carrying one data-notification.
+def decode_push(
+    data: bytes, keys: SecurityKeys | None = None, *, policy: TagPolicy = TagPolicy.REQUIRE
+) -> PushMessage:
+    """Decode one push message: HDLC frame(s) carrying one data-notification, in clear or
+    wrapped in general-glo-ciphering (tag 0xDB, IEC 62056-5-3 §9.2.7; Nordic/Austrian HAN ports),
+    which `keys` decipher (`cipher.decrypt`, the tag checked per `policy`).
 
     Garbage around the frames is skipped.  Raises :class:`DlmsTruncatedError` when the data ends
-    inside a frame or before the last segment, :class:`DlmsFrameError` when no frame is found.
+    inside a frame or before the last segment, :class:`DlmsFrameError` when no frame is found or a
+    ciphered APDU comes without keys; a wrong key or a bad tag raises the cipher's error.
     A bad FCS does not raise: see :attr:`PushMessage.crc_valid`.
     """
     deframer = Deframer()
@@ -173,4 +179,10 @@ def decode_push(data: bytes) -> PushMessage:
             raise DlmsTruncatedError(event.error.detail, event.offset, event.error.required)
     if not frames:
         raise DlmsFrameError(f"expected an HDLC frame (0x7E 0xA...), found none in {len(data)} bytes", 0)
-    return decode_apdu(reassemble(frames), frames)
+    apdu = reassemble(frames)
+    if apdu[:1] == b"\xdb":
+        if keys is None:
+            raise DlmsFrameError("general-glo-ciphering APDU (0xDB): the meter's keys are needed", 0)
+        ciphered, _ = parse_general_glo_ciphering(apdu)
+        apdu = decrypt(ciphered, keys, policy=policy)
+    return decode_apdu(apdu, frames)
