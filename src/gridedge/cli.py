@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gridedge.cli_cem import add_cem_parser
+from gridedge.cli_dlms import add_dlms_parser
 from gridedge.cli_gateway import add_gateway_parser
 from gridedge.cli_grid import add_grid_parser
 from gridedge.cli_keys import add_keys_parser
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gateway_parser(commands)
     add_grid_parser(commands)
     add_keys_parser(commands)
+    add_dlms_parser(commands)
 
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)

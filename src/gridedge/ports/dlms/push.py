@@ -179,6 +179,13 @@ def decode_push(
             raise DlmsTruncatedError(event.error.detail, event.offset, event.error.required)
     if not frames:
         raise DlmsFrameError(f"expected an HDLC frame (0x7E 0xA...), found none in {len(data)} bytes", 0)
+    return decode_frames(frames, keys, policy=policy)
+
+
+def decode_frames(
+    frames: tuple[HdlcFrame, ...], keys: SecurityKeys | None = None, *, policy: TagPolicy = TagPolicy.REQUIRE
+) -> PushMessage:
+    """Decode the frames of one message (its segments, in order), deciphering with `keys`."""
     apdu = reassemble(frames)
     if apdu[:1] == b"\xdb":
         if keys is None:
