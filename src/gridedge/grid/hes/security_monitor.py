@@ -76,7 +76,8 @@ class MonitorConfig:
     """AUTH after this many failed authentications within `auth_window_s`."""
     auth_window_s: float = 300.0
     duplicate_ratio: float = 0.5
-    """DUPLICATES when this share of a meter's last `duplicate_window` messages were seen before."""
+    """DUPLICATES when this share of a window of `duplicate_window` messages were seen before
+    (consecutive windows, so a meter costs two counters, not a list)."""
     duplicate_window: int = 40
     replay_memory: int = 1024
     """How many recent sequence numbers per meter are remembered to spot duplicates."""
@@ -99,7 +100,9 @@ class _Meter:
     high: int = 0
     seen: int = 0
     """Bit i set: sequence `high - i` was seen (a sliding replay window, as IPsec's, RFC 4303 §3.4.3)."""
-    recent_dups: list[bool] = field(default_factory=list)
+    window_messages: int = 0
+    window_duplicates: int = 0
+    """Counts of the current duplicate window (tumbling: two ints per meter, not a list)."""
     silent_alarmed: bool = False
     raised: dict[AlarmKind, float] = field(default_factory=dict)
 
@@ -145,15 +148,15 @@ class SecurityMonitor:
         dup = self._duplicate(m, sequence)
         if dup:
             self.duplicates += 1
-        m.recent_dups.append(dup)
-        if len(m.recent_dups) > cfg.duplicate_window:
-            del m.recent_dups[0]
-        if len(m.recent_dups) == cfg.duplicate_window:
-            share = sum(m.recent_dups) / cfg.duplicate_window
+        m.window_messages += 1
+        m.window_duplicates += dup
+        if m.window_messages == cfg.duplicate_window:
+            share = m.window_duplicates / cfg.duplicate_window
+            m.window_messages = m.window_duplicates = 0
             if share >= cfg.duplicate_ratio:
                 alarms += self._raise(
                     m, meter_id, AlarmKind.DUPLICATES, now,
-                    f"{share:.0%} of the last {cfg.duplicate_window} messages repeat sequences already seen",
+                    f"{share:.0%} of {cfg.duplicate_window} messages repeat sequences already seen",
                 )  # fmt: skip
 
         learned, seen = m.sizes.get(kind, (float(size), 0))
