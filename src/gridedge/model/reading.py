@@ -49,6 +49,12 @@ class P1Variant(StrEnum):
     """Hungary (E.ON): four tariffs, power factor, frequency, billing snapshot in 0-0:98.1.0."""
     GENERIC = "generic"
     """Any other IEC 62056-21 style text telegram (e.g. EasyMeter Q3D with `*255` value groups)."""
+    DLMS_PUSH = "dlms-push"
+    """A DLMS/COSEM push (IEC 62056-6-2 DataNotification) from a HAN port: Aidon, Kamstrup, Iskra,
+    Slovenian and Austrian meters; values carry Green Book units and scalers."""
+    CHAIN2 = "chain2"
+    """Italy's 2G meter over Chain 2 (CEI TS 13-82..13-84), as a Chain2Gate or Sinapsi Alfa
+    exposes it: quarter-hour energy with tariff band, instantaneous power on 300 W steps."""
 
 
 class TariffPeriod(StrEnum):

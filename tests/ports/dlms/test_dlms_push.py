@@ -131,7 +131,7 @@ def _reading(name: str) -> PushMessage:
 
 def test_to_reading_aidon() -> None:
     reading = _reading("dlms__aidon-example-2").to_reading()
-    assert reading.variant is P1Variant.GENERIC
+    assert reading.variant is P1Variant.DLMS_PUSH
     assert reading.power_import_w == 1122 and reading.power_export_w == 0
     assert reading.energy_import_kwh == {0: 10049.926} and reading.energy_export_kwh == {0: 0.008}
     assert reading.reactive_energy_import_kvarh == {0: 6614.347}

@@ -66,7 +66,7 @@ class PushMessage:
         Value group B (channel) is ignored: Kamstrup sends 1-1:..., Aidon 1-0:....  Objects not
         mapped are kept in ``other`` as :class:`RawObject`.
         """
-        reading = MeterReading(variant=P1Variant.GENERIC, header=f"dlms:{self.shape}")
+        reading = MeterReading(variant=P1Variant.DLMS_PUSH, header=f"dlms:{self.shape}")
         phases: dict[int, PhaseReading] = {}
         import_kwh: dict[int, float] = {}
         export_kwh: dict[int, float] = {}
