@@ -187,6 +187,21 @@ def test_reorder_window() -> None:
             _reject(verifier, SIGNER.sign(PAYLOAD, sequence=sequence, issued_at=T0), Reason.REPLAY)
 
 
+def test_a_huge_sequence_jump_is_accepted_in_constant_memory() -> None:
+    """A signed sequence far ahead (a clock that jumped, or a member's 10**13) must not make the
+    replay bitmap an int of that many bits: it once raised MemoryError inside the verifier."""
+    for window in (0, 64):
+        verifier = Verifier(_ring(SIGNER), reorder_window=window)
+        for sequence in (5, 10**13, 10**13 - 1, 10**13 + 3, 10**13 + 1):
+            verifier.verify(SIGNER.sign(PAYLOAD, sequence=sequence, issued_at=T0), source=SITE_A, now=T0)
+            if window == 0:
+                break
+        if window == 0:
+            verifier.verify(SIGNER.sign(PAYLOAD, sequence=10**13, issued_at=T0), source=SITE_A, now=T0)
+        _reject(verifier, SIGNER.sign(PAYLOAD, sequence=10**13, issued_at=T0), Reason.REPLAY)
+        _reject(verifier, SIGNER.sign(PAYLOAD, sequence=5, issued_at=T0), Reason.REPLAY)
+
+
 @pytest.mark.parametrize(
     ("offset", "reason"),
     [

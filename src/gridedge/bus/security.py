@@ -475,7 +475,12 @@ class _ReplayWindow:
     def accept(self, sequence: int, window: int) -> None:
         if sequence > self.top:
             shift = sequence - self.top
-            self.seen = ((self.seen << shift) | (1 << (shift - 1))) if self.top else 0
+            if not self.top or shift > window:
+                # nothing below the new top is inside the window; shifting would build an int of
+                # `shift` bits (a jump of 10**13 in a signed sequence ran out of memory)
+                self.seen = 0
+            else:
+                self.seen = (self.seen << shift) | (1 << (shift - 1))
             self.top = sequence
         else:
             self.seen |= 1 << (self.top - sequence - 1)
