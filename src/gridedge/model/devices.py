@@ -37,6 +37,8 @@ class Protocol(StrEnum):
     OCPP16 = "ocpp1.6"
     OCPP201 = "ocpp2.0.1"
     SUNSPEC = "sunspec"
+    CHAIN2NET = "chain2net"
+    """A device on a gridedge peer network (`gridedge.home.peers`, after Meters and More Chain2Net)."""
     SIM = "sim"
     """Direct calls into the virtual household (tests and `gridedge demo` without protocols)."""
 

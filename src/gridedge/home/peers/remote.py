@@ -1,0 +1,137 @@
+"""The manager's side of a home network: devices heard on the network, as `DeviceAdapter`s.
+
+`PeerDirectory` listens to `Announce` and `EnergyData` and keeps one `RemoteDevice` per device
+peer. A `RemoteDevice` is a `gridedge.home.devices.adapter.DeviceAdapter` (protocol
+`chain2net`), so gridedge's energy manager can put it in its `DeviceRegistry` and steer a peer
+device exactly as it steers an S2 heat pump or an OCPP charger: `apply` sends a `Modulate` and
+returns when the device replied, raising `DeviceError` with the device's answer otherwise.
+
+A device that has not reported for `stale_after_s` is reported offline; one removed from the
+roster is dropped from the directory and the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+
+from gridedge.home.devices.adapter import DeviceError
+from gridedge.home.devices.registry import DeviceRegistry
+from gridedge.home.peers.addressing import Address
+from gridedge.home.peers.messages import Announce, Discover, EnergyData, Modulate, Reply, Role, Switch
+from gridedge.home.peers.node import PeerNode, PeerTimeout, Received
+from gridedge.model.devices import DeviceInfo, DeviceState, Protocol, Setpoint
+
+__all__ = ["PeerDirectory", "RemoteDevice"]
+
+
+class RemoteDevice:
+    """A device peer seen from a manager: info from its announcement, state from its data."""
+
+    def __init__(self, node: PeerNode, peer_id: str, info: DeviceInfo, stale_after_s: float) -> None:
+        self.node = node
+        self.peer_id = peer_id
+        self._info = dataclasses.replace(info, device_id=peer_id, protocol=Protocol.CHAIN2NET)
+        self._state: DeviceState | None = None
+        self._heard = -1e18
+        self.stale_after_s = stale_after_s
+        self.last_reply: Reply | None = None
+
+    def __repr__(self) -> str:
+        return f"<RemoteDevice {self.peer_id} {self._info.kind.value}>"
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    def state(self) -> DeviceState | None:
+        if self._state is None:
+            return None
+        if self.node.clock.monotonic() - self._heard > self.stale_after_s:
+            return dataclasses.replace(self._state, online=False)
+        return self._state
+
+    def _update(self, info: DeviceInfo | None, state: DeviceState | None) -> None:
+        if info is not None:
+            self._info = dataclasses.replace(info, device_id=self.peer_id, protocol=Protocol.CHAIN2NET)
+        if state is not None:
+            self._state = dataclasses.replace(state, device_id=self.peer_id)
+            self._heard = self.node.clock.monotonic()
+
+    async def command(self, message: Switch | Modulate, *, timeout_s: float | None = None) -> Reply:
+        """Send a command and return the device's reply; `DeviceError` if it refused or is silent."""
+        try:
+            reply = await self.node.request(self.peer_id, message, timeout_s=timeout_s)
+        except PeerTimeout as e:
+            raise DeviceError(self.peer_id, str(e)) from None
+        self.last_reply = reply
+        if not reply.ok:
+            raise DeviceError(self.peer_id, f"refused {message.KIND}: {reply.detail}")
+        return reply
+
+    async def apply(self, setpoint: Setpoint) -> None:
+        await self.command(Modulate(setpoint.power_w, None, setpoint.max_w, setpoint.min_w, setpoint.reason))
+
+
+class PeerDirectory:
+    """The devices of a network as a manager node hears them; optionally mirrored in a registry."""
+
+    def __init__(
+        self, node: PeerNode, registry: DeviceRegistry | None = None, *, stale_after_s: float = 10.0
+    ) -> None:
+        self.node = node
+        self.registry = registry
+        self.stale_after_s = stale_after_s
+        self._devices: dict[str, RemoteDevice] = {}
+        self.listeners: list[Callable[[RemoteDevice, DeviceState], object]] = []
+        node.on(Announce, self._on_announce)
+        node.on(EnergyData, self._on_data)
+
+    def __iter__(self) -> Iterator[RemoteDevice]:
+        return iter(list(self._devices.values()))
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def get(self, peer_id: str) -> RemoteDevice | None:
+        return self._devices.get(peer_id)
+
+    async def start(self) -> None:
+        """Start the node and ask every member to announce itself."""
+        await self.node.start()
+        await self.node.send(Address.broadcast(), Discover())
+
+    def _on_announce(self, received: Received[Announce]) -> None:
+        a = received.message
+        if received.role is not Role.DEVICE or a.device is None:
+            return
+        device = self._devices.get(received.sender)
+        if device is None:
+            device = RemoteDevice(self.node, received.sender, a.device, self.stale_after_s)
+            self._devices[received.sender] = device
+            if self.registry is not None:
+                self.registry.add(device)
+        else:
+            device._update(a.device, None)
+
+    def _on_data(self, received: Received[EnergyData]) -> None:
+        device = self._devices.get(received.sender)
+        if device is None:
+            if received.role is Role.DEVICE:
+                self.node.spawn(self._ask(received.sender))  # data before its announcement
+            return
+        device._update(None, received.message.state)
+        for listener in self.listeners:
+            listener(device, received.message.state)
+        self._prune()
+
+    async def _ask(self, peer_id: str) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.node.send(Address.peer(peer_id), Discover())
+
+    def _prune(self) -> None:
+        for peer_id in [p for p in self._devices if self.node.roster.member(p) is None]:
+            del self._devices[peer_id]
+            if self.registry is not None and peer_id in self.registry:
+                self.registry.remove(peer_id)
