@@ -95,6 +95,7 @@ class HomeManager:
         self.targets: dict[str, float] = {}
         self.shared_w = 0.0
         self.absorb_w = 0.0
+        self.min_share_w = 0.0
         self._timer: TimerHandle | None = None
         self._busy = False
         if community is not None:
@@ -149,7 +150,7 @@ class HomeManager:
 
     def plan(self) -> tuple[dict[str, float], float, float]:
         """The targets for the managed devices now, the power taken on the offer and how much more
-        the home could absorb (process step of the cycle; no I/O)."""
+        the home could absorb (process step of the cycle; no I/O). Also sets `min_share_w`."""
         net = self.net_w if self.net_w is not None else 0.0
         managed = self._managed()
         states = {d.peer_id: d.state() for d in managed}
@@ -160,11 +161,14 @@ class HomeManager:
         budget = min(budget, max(0.0, self.max_import_w - base))
         targets: dict[str, float] = {}
         headroom = 0.0
+        smallest: list[float] = []
         for d in managed:
             s = states[d.peer_id]
             if s is None or not s.online or not s.wants_power:
                 targets[d.peer_id] = 0.0
                 continue
+            steps = [w for w in d.info.steps_w if w > 0]
+            smallest.append(min(steps) if steps else d.info.min_running_w)
             top = operating_point(d.info, d.info.max_power_w)
             give = operating_point(d.info, min(budget, top))
             give = max(give, 0.0)
@@ -176,6 +180,9 @@ class HomeManager:
         shared = min(offer, max(0.0, used - local))
         after = base + used
         absorb = max(0.0, min(headroom, self.max_import_w - after))
+        # the least share worth offering: what the most divisible wanting device needs to run,
+        # less what the home's own surplus already gives
+        self.min_share_w = max(0.0, min(smallest, default=0.0) - local)
         return targets, shared, absorb
 
     async def cycle(self) -> None:
@@ -216,7 +223,7 @@ class HomeManager:
                 _log.info("%s: %s", self.directory.node.peer_id, e)
         self.shared_w, self.absorb_w = shared, absorb
         if self.community is not None:
-            summary = HomeSummary(self.clock.now(), net, absorb, shared)
+            summary = HomeSummary(self.clock.now(), net, absorb, shared, min_share_w=self.min_share_w)
             with contextlib.suppress(ConnectionError):
                 await self.community.send(Address.peer(self.controller), summary)
 
@@ -278,7 +285,7 @@ class CommunityController:
         now = self.node.clock.monotonic()
         return [
             HomeNeed(home, latest.summary.net_w, latest.summary.absorb_w, latest.summary.shared_w,
-                     self.weights.get(home, 1.0))
+                     self.weights.get(home, 1.0), latest.summary.min_share_w)
             for home, latest in sorted(self._homes.items())
             if now - latest.heard <= self.stale_after_s and self.node.roster.member(home) is not None
         ]  # fmt: skip

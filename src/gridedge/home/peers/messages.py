@@ -392,11 +392,14 @@ class HomeSummary(Message):
     absorb_w: float
     shared_w: float = 0.0
     pv_w: float | None = None
+    min_share_w: float = 0.0
+    """The smallest share the home can use at all (its devices' lowest running power); 0 when it
+    can take any amount."""
 
     def body(self) -> dict[str, Any]:
         return _clean({
             "at": _ms(self.at), "net": self.net_w, "absorb": self.absorb_w, "shared": self.shared_w,
-            "pv": self.pv_w,
+            "pv": self.pv_w, "min": self.min_share_w or None,
         })  # fmt: skip
 
     @classmethod
@@ -404,7 +407,10 @@ class HomeSummary(Message):
         absorb = body.req("absorb")
         if absorb < 0:
             raise PeerMessageError("home", "absorb", "watts >= 0", absorb)
-        return cls(body.time("at"), body.req("net"), absorb, body.num("shared", 0.0) or 0.0, body.num("pv"))
+        return cls(
+            body.time("at"), body.req("net"), absorb, body.num("shared", 0.0) or 0.0, body.num("pv"),
+            max(0.0, body.num("min", 0.0) or 0.0),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,12 @@ The controller sees each home's net power and how much more it could absorb righ
   more: its own constraints, reported by its manager), never more;
 * within that, the pool is divided max-min fair by weight (water-filling): equal weights give every
   home the same share until its capacity is reached, and what a home cannot take goes to the
-  others. Weights can carry a community's sharing keys (static shares per member, as in the
-  aggregator's `community` view).
+  others;
+* a home whose devices need a minimum block (a car's 6 A on three phases) gets at least that
+  block or nothing: a share below it would be wasted, exported again.
+
+Weights can carry a community's sharing keys (static shares per member, as in the aggregator's
+`community` view).
 
 A `margin_w` is kept back so that measurement noise and a lagging device do not turn the shared
 surplus into grid import.
@@ -36,6 +40,9 @@ class HomeNeed:
     shared_w: float = 0.0
     """What it takes now on its current offer."""
     weight: float = 1.0
+    min_w: float = 0.0
+    """The smallest share it can use at all (a car charges at 6 A or not at all, IEC 61851-1:
+    4.1 kW on three phases); 0 when some device can take any amount."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +59,44 @@ class SharePlan:
 
 
 def share_surplus(homes: Sequence[HomeNeed], *, margin_w: float = 100.0) -> SharePlan:
-    """Divide the community's surplus among `homes` (see the module docstring)."""
+    """Divide the community's surplus among `homes` (see the module docstring).
+
+    Homes whose smallest usable share (`min_w`) does not fit are left out, smallest minimums first
+    in; the others get `clamp(level x weight, min_w, capacity)` with one water level for all, found
+    by bisection so that the offers add up to the pool (or to every capacity, if that is less).
+    """
     net = sum(h.net_w for h in homes)
     pool = max(0.0, -net + sum(h.shared_w for h in homes) - margin_w)
-    capacity = {h.home: max(0.0, h.absorb_w + h.shared_w) for h in homes}
-    weights = {h.home: max(h.weight, 0.0) for h in homes}
     offers = {h.home: 0.0 for h in homes}
+    eligible = [h for h in homes if h.weight > 0 and h.absorb_w + h.shared_w > 0]
+    floor: dict[str, float] = {}
+    cap: dict[str, float] = {}
     left = pool
-    active = sorted((capacity[h] / weights[h], h) for h in capacity if capacity[h] > 0 and weights[h] > 0)
-    total_weight = sum(weights[h] for _, h in active)
-    # water-filling: homes whose capacity per weight is below the level are filled up, in order
-    for level_needed, home in active:
-        if left <= 0 or total_weight <= 0:
-            break
-        level = left / total_weight
-        if level_needed <= level:
-            offers[home] = capacity[home]
-        else:
-            offers[home] = level * weights[home]
-        left -= offers[home]
-        total_weight -= weights[home]
+    for h in sorted(eligible, key=lambda h: (h.min_w, h.home)):
+        capacity = h.absorb_w + h.shared_w
+        need = min(max(h.min_w, 0.0), capacity)
+        if need <= left:
+            floor[h.home], cap[h.home] = need, capacity
+            left -= need
+    included = [h for h in eligible if h.home in floor]
+    target = min(pool, sum(cap.values()))
+
+    def total(level: float) -> float:
+        return sum(min(max(level * h.weight, floor[h.home]), cap[h.home]) for h in included)
+
+    if included and target > 0:
+        lo, hi = 0.0, max(cap[h.home] / h.weight for h in included)
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            if total(mid) < target:
+                lo = mid
+            else:
+                hi = mid
+        for h in included:
+            offers[h.home] = min(max(hi * h.weight, floor[h.home]), cap[h.home])
+        # bisection leaves the sum a hair above the target: take it back from the largest offer
+        excess = sum(offers.values()) - target
+        if excess > 0:
+            top = max(offers, key=lambda k: offers[k])
+            offers[top] = max(floor.get(top, 0.0), offers[top] - excess)
     return SharePlan(offers, pool, net)
