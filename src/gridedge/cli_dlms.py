@@ -1,10 +1,17 @@
 """`gridedge dlms read`: DLMS/COSEM push messages from a HAN port (Nordic, Austrian, Swiss meters),
 a TCP bridge or a capture (binary or hex dump), decoded into the same readings as `p1 read`.
 
-The byte stream goes through the HDLC deframer (garbage skipped and reported, frames found by their
-length), segments are joined, general-glo-ciphering is deciphered with `--key`/`--auth-key`, and
-each data-notification becomes a `MeterReading` (`ports.dlms.push`). A message that does not
-decode is reported on stderr with its byte offset and what was wrong; reading goes on.
+The byte stream goes through `ports.dlms.push.PushStream`: the frames are found (HDLC, IEC 62056-46,
+or wired M-Bus long frames, EN 13757-2 with the IEC 62056-7-3 DLMS transport of Austrian customer
+interfaces; `--framing auto` recognises which by the first valid frame), garbage is skipped and
+reported, segments are joined, general-glo-ciphering is deciphered with `--key`/`--auth-key`, and
+each data-notification becomes a `MeterReading`. A message that does not decode is reported on
+stderr with its byte offset and what was wrong; reading goes on.
+
+Tag policy (see `ports.dlms.cipher.TagPolicy`): with `--auth-key` every ciphered frame must carry a
+GCM tag that verifies, so an encrypted-only frame (security control 0x20, as Austrian M-Bus meters
+send) is refused rather than silently accepted; with `--key` alone frames are deciphered without a
+tag check (the meter's key is then the only thing the user has). `--tag-policy` overrides both.
 """
 
 from __future__ import annotations
@@ -16,19 +23,44 @@ from typing import Any
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
+_TAG_POLICIES = ("require", "verify-if-present", "ignore", "empty-aad")
+
 
 def add_dlms_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlms = commands.add_parser("dlms", help="DLMS/COSEM push (HAN ports): read and decode")
     dlms.set_defaults(parser=dlms)
     sub = dlms.add_subparsers(title="commands", metavar="COMMAND")
-    read = sub.add_parser("read", help="decode push messages into readings")
+    read = sub.add_parser(
+        "read",
+        help="decode push messages into readings",
+        description="Decode DLMS/COSEM push messages (HDLC or wired M-Bus framing) into readings.",
+    )
     source = read.add_mutually_exclusive_group(required=True)
     source.add_argument("--serial", metavar="DEV", help="serial device of the HAN port")
     source.add_argument("--tcp", metavar="HOST:PORT", help="TCP bridge of the HAN port")
     source.add_argument("--file", metavar="PATH", help="capture: binary or hex dump")
     read.add_argument("--baud", type=int, default=2400, metavar="N", help="--serial: baud rate (2400)")
+    read.add_argument(
+        "--framing",
+        choices=("auto", "hdlc", "mbus"),
+        default="auto",
+        help="hdlc: IEC 62056-46 HDLC frames (0x7E ...); mbus: wired M-Bus long frames (0x68 L L 0x68, "
+        "EN 13757-2, e.g. Austrian EVN/Netz NOE Kaifa meters); auto (default): the first valid frame "
+        "of either kind decides",
+    )
     read.add_argument("--key", metavar="HEX", help="encryption key (32 hex digits) for ciphered pushes")
-    read.add_argument("--auth-key", metavar="HEX", help="authentication key (32 hex digits)")
+    read.add_argument(
+        "--auth-key",
+        metavar="HEX",
+        help="authentication key (32 hex digits); then every ciphered frame must carry a valid GCM tag",
+    )
+    read.add_argument(
+        "--tag-policy",
+        choices=_TAG_POLICIES,
+        help="GCM tag check: require (default with --auth-key), verify-if-present (also accept "
+        "encrypted-only frames), ignore (default with --key alone), empty-aad",
+    )
+    read.add_argument("--limit", type=int, metavar="N", help="stop after N decoded messages")
     read.add_argument("--json", action="store_true", help="JSON lines, as `gridedge p1 read --json`")
     read.set_defaults(func=cmd_dlms_read, parser=read)
 
@@ -46,7 +78,12 @@ def cmd_dlms_read(args: argparse.Namespace) -> int:
             parser.error(f"--key/--auth-key: {exc}")
     elif args.auth_key:
         parser.error("--auth-key needs --key")
-    policy = TagPolicy.REQUIRE if args.auth_key else TagPolicy.IGNORE
+    if args.limit is not None and args.limit <= 0:
+        parser.error(f"--limit must be positive, got {args.limit}")
+    if args.tag_policy is not None:
+        policy = TagPolicy(args.tag_policy)
+    else:
+        policy = TagPolicy.REQUIRE if args.auth_key else TagPolicy.IGNORE
     source = _source(args, parser)
     try:
         return asyncio.run(_read(source, keys, policy, args))
@@ -78,50 +115,52 @@ def _source(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
 async def _read(source: Any, keys: Any, policy: Any, args: argparse.Namespace) -> int:
     import orjson
 
-    from gridedge.ports.dlms.errors import DlmsError
-    from gridedge.ports.dlms.hdlc import Deframer, HdlcFrame
-    from gridedge.ports.dlms.push import decode_frames
+    from gridedge.ports.dlms.errors import DlmsAuthenticationError
+    from gridedge.ports.dlms.push import PushMessage, PushStream, UndecodedMessage
 
-    deframer = Deframer()
-    pending: list[HdlcFrame] = []
+    stream = PushStream(keys, policy=policy, framing=args.framing)
     messages = errors = 0
+    option = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 
-    def emit(frames: list[HdlcFrame]) -> None:
+    def handle(events: list[Any]) -> bool:
+        """Print the events; True once `--limit` messages have been decoded."""
         nonlocal messages, errors
-        try:
-            reading = decode_frames(tuple(frames), keys, policy=policy).to_reading()
-        except DlmsError as exc:
-            errors += 1
-            print(f"gridedge dlms: message at byte {frames[0].offset} not decoded: {exc}", file=sys.stderr)
-            return
-        messages += 1
-        if args.json:
-            option = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-            sys.stdout.buffer.write(orjson.dumps(reading, option=option))
-            sys.stdout.flush()
-        else:
-            phases = " ".join(f"L{p.phase} {p.voltage_v} V {p.current_a} A" for p in reading.phases)
-            print(
-                f"{reading.timestamp.isoformat() if reading.timestamp else '-'}  {reading.meter_id or '-'}  "
-                f"import {reading.power_import_w} W  export {reading.power_export_w} W  {phases}",
-                flush=True,
-            )
-
-    def handle(events: list[Any]) -> None:
-        nonlocal errors
         for event in events:
-            if not isinstance(event, HdlcFrame):
+            if isinstance(event, UndecodedMessage):
                 errors += 1
-                print(f"gridedge dlms: byte {event.offset}: {event.error}", file=sys.stderr)
+                hint = "; see --tag-policy" if isinstance(event.error, DlmsAuthenticationError) else ""
+                print(f"gridedge dlms: message at byte {event.offset} not decoded: {event.error}{hint}",
+                      file=sys.stderr)
                 continue
-            pending.append(event)
-            if not event.segmented:  # the last (or only) segment of a message
-                emit(pending[:])
-                pending.clear()
+            if not isinstance(event, PushMessage):
+                errors += 1
+                where = "" if event.error.offset is not None else f"byte {event.offset}: "
+                print(f"gridedge dlms: {where}{event.error}", file=sys.stderr)
+                continue
+            messages += 1
+            reading = event.to_reading()
+            if args.json:
+                sys.stdout.buffer.write(orjson.dumps(reading, option=option))
+                sys.stdout.flush()
+            else:
+                phases = " ".join(f"L{p.phase} {p.voltage_v} V {p.current_a} A" for p in reading.phases)
+                stamp = reading.timestamp.isoformat() if reading.timestamp else "-"
+                print(
+                    f"{stamp}  {reading.meter_id or '-'}  "
+                    f"import {reading.power_import_w} W  export {reading.power_export_w} W  {phases}",
+                    flush=True,
+                )
+            if args.limit is not None and messages >= args.limit:
+                return True
+        return False
 
+    done = False
     async for chunk in source.chunks():
-        if chunk:
-            handle(deframer.feed(chunk))
-    handle(deframer.flush())
-    print(f"gridedge dlms: {messages} messages, {errors} errors", file=sys.stderr)
+        if chunk and handle(stream.feed(chunk)):
+            done = True
+            break
+    if not done:
+        handle(stream.flush())
+    framing = stream.framing.value if stream.framing.value != "auto" else "no framing recognised"
+    print(f"gridedge dlms: {messages} messages ({framing}), {errors} errors", file=sys.stderr)
     return EXIT_OK if messages and not errors else EXIT_ERRORS

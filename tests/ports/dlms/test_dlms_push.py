@@ -18,7 +18,8 @@ CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "dlm
 CORPUS = CORPUS / "athombv_node-dsmr-parser"
 assert CORPUS.is_dir(), f"corpus not found at {CORPUS}"
 
-# every sample with an expected decode; encrypted__* and m-bus__* are out of scope (no expected file)
+# every sample with an expected decode; encrypted__* (test_dlms_encrypted_push.py) and m-bus__*
+# (test_dlms_mbus.py) have no expected file and are checked byte by byte there
 SAMPLES = sorted(p.stem for p in (CORPUS / "expected").glob("dlms__*.json"))
 assert len(SAMPLES) == 10
 

@@ -1,7 +1,11 @@
-"""DLMS/COSEM support for meter ports: ciphered APDUs (AES-128-GCM) and hex-dump samples.
+"""DLMS/COSEM support for meter ports: push messages, their framing, ciphering and content.
 
-Used by the Luxembourg Smarty P1 port (DSMR telegrams inside ``general-glo-ciphering``) and by
-DLMS HAN push ports.  See :mod:`gridedge.ports.dlms.cipher` for the frame layout and sources.
+Used by the Luxembourg Smarty P1 port (DSMR telegrams inside ``general-glo-ciphering``,
+:mod:`.cipher`) and by DLMS HAN push ports: :func:`decode_push` for one captured message,
+:class:`PushStream` for a serial or TCP byte stream.  Framing is HDLC (:mod:`.hdlc`, IEC 62056-46:
+Nordic, Swiss ports) or wired M-Bus long frames (:mod:`.mbus`, EN 13757-2 with the IEC 62056-7-3
+DLMS transport: Austrian customer interfaces); the content is a data-notification (:mod:`.apdu`)
+of A-XDR data (:mod:`.axdr`) holding COSEM objects (:mod:`.cosem`).
 """
 
 from gridedge.ports.dlms.cipher import (
@@ -26,6 +30,7 @@ from gridedge.ports.dlms.cipher import (
     parse_hex_dump,
     parse_service_specific_ciphering,
 )
+from gridedge.ports.dlms.cosem import CosemObject, Obis
 from gridedge.ports.dlms.errors import (
     DlmsAuthenticationError,
     DlmsError,
@@ -33,6 +38,28 @@ from gridedge.ports.dlms.errors import (
     DlmsKeyError,
     DlmsTruncatedError,
     HexDumpError,
+)
+from gridedge.ports.dlms.hdlc import Deframer, FrameFault, HdlcFrame, fcs16
+from gridedge.ports.dlms.hdlc import parse_frame as parse_hdlc_frame
+from gridedge.ports.dlms.hdlc import reassemble as reassemble_hdlc
+from gridedge.ports.dlms.mbus import (
+    MBusDeframer,
+    MBusFrame,
+    MBusSegmentJoiner,
+    join_mbus_segments,
+    mbus_checksum,
+    mbus_frame,
+    parse_mbus_frame,
+)
+from gridedge.ports.dlms.push import (
+    Framing,
+    PushMessage,
+    PushStream,
+    UndecodedMessage,
+    decode_apdu,
+    decode_frames,
+    decode_push,
+    detect_framing,
 )
 
 __all__ = [
@@ -49,17 +76,40 @@ __all__ = [
     "SERVICE_SPECIFIC_CIPHERING_TAGS",
     "SYSTEM_TITLE_LENGTH",
     "CipheredApdu",
+    "CosemObject",
+    "Deframer",
     "DlmsAuthenticationError",
     "DlmsError",
     "DlmsFrameError",
     "DlmsKeyError",
     "DlmsTruncatedError",
+    "FrameFault",
+    "Framing",
+    "HdlcFrame",
     "HexDumpError",
+    "MBusDeframer",
+    "MBusFrame",
+    "MBusSegmentJoiner",
+    "Obis",
+    "PushMessage",
+    "PushStream",
     "SecurityKeys",
     "TagPolicy",
+    "UndecodedMessage",
+    "decode_apdu",
+    "decode_frames",
+    "decode_push",
     "decrypt",
+    "detect_framing",
     "encrypt",
+    "fcs16",
+    "join_mbus_segments",
+    "mbus_checksum",
+    "mbus_frame",
     "parse_general_glo_ciphering",
+    "parse_hdlc_frame",
     "parse_hex_dump",
+    "parse_mbus_frame",
     "parse_service_specific_ciphering",
+    "reassemble_hdlc",
 ]

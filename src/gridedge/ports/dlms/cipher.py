@@ -2,7 +2,8 @@
 
 Why this exists: the Luxembourg Smarty P1 port wraps every DSMR telegram in a DLMS
 ``general-glo-ciphering`` APDU (Luxmetering "E-Meter P1 specification" v1.1.3 §3.2.5), and DLMS
-HAN push ports (Aidon, Kamstrup, Austrian wM-Bus) use the same ciphering around their
+HAN push ports (Aidon, Kamstrup, the wired M-Bus customer interfaces of Austrian meters) use the same
+ciphering around their
 data-notification APDUs.  This module parses, deciphers and enciphers those APDUs; it knows
 nothing about what is inside (a DSMR telegram or an xDLMS APDU).
 
@@ -163,7 +164,11 @@ class TagPolicy(enum.Enum):
     ``REQUIRE`` (default) insists on an authenticated frame and verifies its tag over
     AAD = SC || AK.  Because SC itself is only protected when bit 4 is set, accepting
     encrypted-only frames would let one flipped bit strip authentication, hence the separate
-    ``VERIFY_IF_PRESENT`` for meters that really send SC 0x20 (Austrian wM-Bus samples).
+    ``VERIFY_IF_PRESENT`` for meters that really send SC 0x20 (Austrian M-Bus customer interfaces,
+    corpus ``m-bus__austria-example-1``: SC 0x20, no tag at all).  So ``REQUIRE`` refuses an
+    encrypted-only frame with :class:`DlmsAuthenticationError` instead of silently accepting it:
+    a caller who asks for authentication never gets unauthenticated data.  Encrypted-only frames
+    decipher as GCM's CTR part (keystream from inc32(J0), J0 = IV || 0x00000001).
     ``IGNORE`` deciphers without verifying, for Smarty users who have no AK: integrity must then
     come from the payload (DSMR CRC-16).  ``EMPTY_AAD`` verifies the tag over no AAD at all, the
     non-standard convention of node-dsmr-parser's ``without-aad`` test vectors.

@@ -13,6 +13,10 @@ corpus:
   itself, an array of capture object definitions ``{class_id, logical_name, attribute_index,
   data_index}``, followed by one value per definition after the first (the first describes the
   array itself).
+* **OBIS triples** (``m-bus__austria-decrypted-1``: Austrian customer interfaces, e.g. EVN /
+  Netz NÖ with Kaifa MA309 meters, pushed over wired M-Bus): one flat structure of
+  ``logical name, value, scaler_unit`` runs, with a bare date-time (the clock, 0-0:1.0.0) first
+  and the bare meter number (visible text in an octet-string) last; see :func:`_obis_triples`.
 * **Positional** (``iskra-1``, ``slovenia-list-*``): a structure of bare values whose meaning is in
   the meter's documentation only; known layouts are in :data:`POSITIONAL_LAYOUTS`, anything else
   gives objects without logical name.
@@ -28,9 +32,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from gridedge.ports.dlms.axdr import BitString, Data, DataTag
+from gridedge.ports.dlms.axdr import BitString, Data, DataTag, date_time
+from gridedge.ports.dlms.errors import DlmsError
 
-__all__ = ["POSITIONAL_LAYOUTS", "UNITS", "CosemObject", "Obis", "PositionalLayout", "objects_from_body"]
+__all__ = [
+    "CLOCK",
+    "DEVICE_ID_1",
+    "POSITIONAL_LAYOUTS",
+    "UNITS",
+    "CosemObject",
+    "Obis",
+    "PositionalLayout",
+    "objects_from_body",
+]
 
 UNITS: Final[dict[int, str]] = {
     1: "a", 2: "mo", 3: "wk", 4: "d", 5: "h", 6: "min", 7: "s", 8: "°", 9: "°C", 10: "currency",
@@ -263,19 +277,114 @@ POSITIONAL_LAYOUTS: Final[tuple[PositionalLayout, ...]] = (
 """Known layouts of bare-value push lists, tried in order."""
 
 
+CLOCK: Final = Obis(0, 0, 1, 0, 0)
+"""Clock, class 8 (Green Book §4.5.1); its attribute 2 is the meter's date-time."""
+DEVICE_ID_1: Final = Obis(0, 0, 96, 1, 0)
+"""Device ID 1, the manufacturer's serial number (IEC 62056-6-1 / Green Book §7.4.1 "device ID")."""
+
+
+def _is_date_time(item: Data | None) -> bool:
+    if item is None:
+        return False
+    if item.tag is DataTag.DATE_TIME:
+        return True
+    if not _octets(item, 12) or not isinstance(item.value, bytes):
+        return False
+    try:
+        date_time(item.value, item.offset)  # a date-time, possibly with unspecified fields
+    except DlmsError:
+        return False
+    return True
+
+
+def _is_text(item: Data | None) -> bool:
+    if item is None:
+        return False
+    if item.tag in (DataTag.VISIBLE_STRING, DataTag.UTF8_STRING):
+        return True
+    raw = item.value
+    return item.tag is DataTag.OCTET_STRING and isinstance(raw, bytes) and bool(raw) \
+        and all(0x20 <= b < 0x7F for b in raw)
+
+
+def _obis_triples(body: Data) -> list[CosemObject] | None:
+    """A flat structure of ``logical name, value[, scaler_unit]`` runs (Austrian M-Bus push).
+
+    Layout of the EVN / Netz NÖ customer-interface push (``m-bus__austria-decrypted-1``)::
+
+        structure {
+            octet-string[12]        date-time, no logical name in front: the clock 0-0:1.0.0
+            octet-string[6], value, structure {scaler, unit}     x 11 registers
+            octet-string[12]        visible text, no logical name: the meter number
+        }
+
+    The logical names (IEC 62056-6-1 OBIS) make the registers self-describing; the scaler_unit
+    is the register's attribute 3 (class 3, Green Book §4.3.2), so ``value * 10**scaler`` is in
+    ``unit`` (Green Book Table 4: 27 W, 30 Wh, 33 A, 35 V, 255 no unit).  The two bare values
+    are not: their meaning comes from the grid operator's description of the push (date and time
+    first, meter number last), so only a 12-byte date-time in first place and printable text in
+    last place are accepted, labelled :data:`CLOCK` and :data:`DEVICE_ID_1`.  Anything else
+    between or around the runs means the body is not this shape (None).
+    """
+    items = body.elements
+    if body.tag is not DataTag.STRUCTURE or len(items) < 3:
+        return None
+    out: list[CosemObject] = []
+    index = 0
+    if _obis_of(items[0]) is None and _is_date_time(items[0]):
+        out.append(CosemObject(CLOCK, items[0], class_id=8, attribute=2, position=0))
+        index = 1
+    scaled = 0
+    while index < len(items):
+        obis = _obis_of(items[index])
+        if obis is None:
+            break
+        value = items[index + 1] if index + 1 < len(items) else None
+        su = _scaler_unit(items[index + 2]) if index + 2 < len(items) else None
+        if su is not None:
+            scaled += 1
+            out.append(CosemObject(obis, value, su[0], su[1], class_id=3, attribute=2, position=index + 1))
+            index += 3
+        else:
+            out.append(CosemObject(obis, value, position=index + 1))
+            index += 2
+    if index == len(items) - 1 and _is_text(items[index]):
+        out.append(CosemObject(DEVICE_ID_1, items[index], class_id=1, attribute=2, position=index))
+        index += 1
+    if index < len(items) or scaled == 0:
+        return None
+    return out
+
+
+def _named_positional(body: Data) -> tuple[str, list[CosemObject]] | None:
+    if body.tag is not DataTag.STRUCTURE:
+        return None
+    for layout in POSITIONAL_LAYOUTS:
+        if layout.matches(body):
+            return layout.name, [CosemObject(layout.obis[i], item, position=i)
+                                 for i, item in enumerate(body.elements)]
+    return None
+
+
 def _positional(body: Data) -> tuple[str, list[CosemObject]]:
     items = body.elements if body.tag in (DataTag.STRUCTURE, DataTag.ARRAY) else (body,)
-    for layout in POSITIONAL_LAYOUTS:
-        if body.tag is DataTag.STRUCTURE and layout.matches(body):
-            return layout.name, [CosemObject(layout.obis[i], item, position=i)
-                                 for i, item in enumerate(items)]
     return "positional", [CosemObject(None, item, position=i) for i, item in enumerate(items)]
 
 
 def objects_from_body(body: Data) -> tuple[str, list[CosemObject]]:
-    """The COSEM objects of a notification body and the name of the shape it had."""
+    """The COSEM objects of a notification body and the name of the shape it had.
+
+    Shapes are tried from the most to the least self-describing; the named positional layouts
+    come before the OBIS triples because they are recognised by exact markers.
+    """
     for name, shape in (("aidon", _aidon), ("kamstrup", _kamstrup), ("described-list", _described)):
         found = shape(body)
         if found is not None:
             return name, found
+    named = _named_positional(body)
+    if named is not None:
+        return named
+    triples = _obis_triples(body)
+    if triples is not None:
+        return "obis-triples", triples
     return _positional(body)
