@@ -201,6 +201,16 @@ def _prefixed(prefix: str) -> str:
 # --------------------------------------------------------------------------- MQTT
 
 
+def _no_delay(client: Any) -> None:
+    """Turn off Nagle's algorithm on the link's socket (paho leaves it on). A small publish that
+    follows another one before its ACK waited for the peer's delayed ACK (40 ms on Linux): peer
+    commands answered in ~50 ms instead of ~2 ms (bench/peers.py)."""
+    with contextlib.suppress(AttributeError, OSError):
+        sock = client._client.socket()
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _MqttSub:
     def __init__(self, link: MqttRawLink, topic_filter: TopicFilter, callback: RawCallback) -> None:
         self.filter = topic_filter
@@ -399,6 +409,7 @@ class MqttRawLink(_Listeners):
                     self._acked.clear()
                     self._refused.clear()
                     connected = True
+                    _no_delay(client)
                     self._failures_logged = 0
                     delays = fresh()
                     _log.info("link %s connected to %s", self._client_id, self.address)
