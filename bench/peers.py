@@ -1,6 +1,8 @@
 """Peer network benchmark (issue 8, item 4): messages per second and end-to-end latency over MQTT.
 
-Run: `python bench/peers.py` (Mosquitto on 127.0.0.1:1883; `--devices 100 --seconds 30`).
+Run: `python bench/peers.py` (`--devices 100 --seconds 30`). It starts its own Mosquitto on a free
+loopback port, configured as docs/peers.md recommends (`set_tcp_nodelay true`); `--port 1883`
+runs against the broker already there instead (stock configuration: Nagle on in the broker).
 
 Topology, all in this one process, each member with its own MQTT connection (`MqttRawLink`, QoS 1):
 `--devices` device peers (`PeerDevice`) publish their energy data to the whole network every
@@ -26,13 +28,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import random
 import resource
+import socket
 import statistics
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from uuid import uuid4
 
 from gridedge.bus.rawlink import MqttRawLink
@@ -284,6 +292,34 @@ async def peers(args: argparse.Namespace, prefix: str) -> None:
         await link_.close()
 
 
+@contextlib.contextmanager
+def own_broker(args: argparse.Namespace) -> Iterator[None]:
+    """A Mosquitto of our own on a free loopback port, with Nagle's algorithm off (docs/peers.md)."""
+    if args.port:
+        yield
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        args.port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {args.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+            "max_queued_messages 100000\npersistence false\n"
+        )
+        broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", args.port), 0.1):
+                    break
+                time.sleep(0.05)
+            print(f"broker: mosquitto on 127.0.0.1:{args.port}, set_tcp_nodelay true")
+            yield
+        finally:
+            broker.terminate()
+            broker.wait(5)
+
+
 async def main(args: argparse.Namespace) -> None:
     prefix = f"gridedge-bench/{uuid4().hex[:8]}"
     probe_size = 210  # a signed EnergyData frame of a Dimmer is ~205-215 bytes
@@ -301,5 +337,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1.0, help="messages per second per device")
     parser.add_argument("--commands-per-s", type=float, default=10.0)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=1883)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--port", type=int, default=0, help="an existing broker (default: start our own)")
+    arguments = parser.parse_args()
+    logging.getLogger("mqtt").setLevel(logging.CRITICAL)  # aiomqtt: late UNSUBACKs at teardown
+    with own_broker(arguments):
+        asyncio.run(main(arguments))

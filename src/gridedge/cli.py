@@ -34,6 +34,7 @@ from gridedge.cli_dlms import add_dlms_parser
 from gridedge.cli_gateway import add_gateway_parser
 from gridedge.cli_grid import add_grid_parser
 from gridedge.cli_keys import add_keys_parser
+from gridedge.cli_peers import add_peers_parser
 from gridedge.cli_plan import add_plan_parser
 from gridedge.cli_s1 import add_s1_parser
 
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_grid_parser(commands)
     add_keys_parser(commands)
     add_dlms_parser(commands)
+    add_peers_parser(commands)
 
     sim = commands.add_parser("sim", help="the virtual household and smart meter")
     sim.set_defaults(parser=sim)

@@ -33,7 +33,17 @@ from gridedge.bus.security import KeyRing, Rejected, Signer, TimeSeededSequence,
 from gridedge.home.peers.addressing import check_name
 from gridedge.home.peers.messages import Role
 
-__all__ = ["ROSTER_MAX_AGE", "Member", "Roster", "RosterError", "RosterIssuer", "open_roster", "owner_source"]
+__all__ = [
+    "ROSTER_MAX_AGE",
+    "Member",
+    "Roster",
+    "RosterError",
+    "RosterIssuer",
+    "claimed_network",
+    "open_roster",
+    "owner_source",
+    "owner_verifier",
+]
 
 ROSTER_MAX_AGE: Final = timedelta(days=3650)
 """A roster stays valid until a newer version replaces it; what bounds a replayed old roster is
@@ -200,6 +210,20 @@ def owner_verifier(network: str, owner_key: Ed25519PublicKey, owner_kid: bytes) 
     return Verifier(
         ring, audience=_audience(network), max_age=ROSTER_MAX_AGE, max_future=timedelta(minutes=5)
     )
+
+
+def claimed_network(data: bytes) -> str:
+    """The network a signed roster says it is for, read *before* verification, only to choose the
+    verifier (a roster file given to a member); `open_roster` then checks the signature and that
+    the signed roster names that network. `RosterError` if the bytes are not a COSE_Sign1 roster."""
+    try:
+        tag = cbor2.loads(data)
+        payload = tag.value[2] if isinstance(tag, cbor2.CBORTag) and tag.tag == 18 else None
+    except Exception as e:
+        raise RosterError(f"not a signed roster: {e}") from None
+    if not isinstance(payload, bytes):
+        raise RosterError("not a signed roster: expected a COSE_Sign1 (CBOR tag 18) with a payload")
+    return Roster.from_cbor(payload).network
 
 
 def open_roster(data: bytes, verifier: Verifier, network: str, now: datetime) -> Roster:
