@@ -164,7 +164,9 @@ class HomeManager:
         smallest: list[float] = []
         for d in managed:
             s = states[d.peer_id]
-            if s is None or not s.online or not s.wants_power:
+            if s is None or not s.online:
+                continue  # silent: no order it could answer (a command would only time out)
+            if not s.wants_power:
                 targets[d.peer_id] = 0.0
                 continue
             steps = [w for w in d.info.steps_w if w > 0]
