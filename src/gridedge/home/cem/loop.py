@@ -108,6 +108,11 @@ class ControlLoop:
 
     # ---- input
 
+    @property
+    def reading(self) -> MeterReading | None:
+        """The latest telegram (None before the first)."""
+        return self._reading
+
     def on_reading(self, reading: MeterReading) -> None:
         """Every decoded telegram: keep it for the next cycle and check the limits at once."""
         self._reading = reading

@@ -12,10 +12,12 @@ Profile"). Its specification is not public; gridedge builds the same use cases o
   (in-process bus or MQTT);
 * `device`: `PeerDevice` publishes any `DeviceAdapter` on the network and obeys commands;
 * `remote`: `PeerDirectory` / `RemoteDevice` put network devices into a `DeviceRegistry`;
-* `sharing` and `community`: the energy-community controller sharing PV surplus among homes.
+* `sharing` and `community`: the energy-community controller sharing PV surplus among homes;
+* `cem_link`: gridedge's energy manager as a member of its home network.
 """
 
 from gridedge.home.peers.addressing import Address, Scope
+from gridedge.home.peers.cem_link import CemPeerLink
 from gridedge.home.peers.community import CommunityController, HomeManager
 from gridedge.home.peers.device import PeerDevice, operating_point
 from gridedge.home.peers.messages import (
@@ -40,6 +42,7 @@ from gridedge.home.peers.sharing import HomeNeed, SharePlan, share_surplus
 __all__ = [
     "Address",
     "Announce",
+    "CemPeerLink",
     "CommunityController",
     "Discover",
     "EnergyData",
