@@ -149,3 +149,44 @@ def test_austrian_mbus_over_tcp(tmp_path: Path) -> None:
     assert all(r["energy_import_kwh"] == {"0": 12.937} for r in readings)
     assert "2 messages (mbus), 1 errors" in out.stderr  # the single character E5 before the first frame
     assert sent[:2] == [283, 282]
+
+
+def test_a_han_port_on_a_serial_line() -> None:
+    """`--serial` on a pseudo-terminal: the test writes the meter's bytes on the master side at the
+    HAN port's pace (a push every so often, in pieces), the reader decodes them from the slave."""
+    import os
+    import threading
+    import time
+
+    master, slave = os.openpty()
+    pushes = [sample("kamstrup-example-1"), b"\x00\x13garbage", sample("aidon-example-2-segmented")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridedge", "dlms", "read", "--serial", os.ttyname(slave), "--json",
+         "--limit", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def meter() -> None:
+        time.sleep(1.0)  # the reader opens the port
+        for data in pushes:
+            for i in range(0, len(data), 16):
+                try:
+                    os.write(master, data[i : i + 16])
+                except OSError:
+                    return
+                time.sleep(0.002)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=meter, daemon=True)
+    thread.start()
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        thread.join(10)
+        os.close(slave)
+        os.close(master)
+    readings = [json.loads(line) for line in out.splitlines()]
+    assert len(readings) == 2, err
+    assert readings[1]["power_import_w"] == 1122.0  # the segmented Aidon push, joined
+    assert readings[0]["header"].startswith("dlms:") and readings[0]["variant"] == "dlms-push"
+    assert "byte" in err  # the garbage between them was reported with its offset
