@@ -100,8 +100,9 @@ def test_austrian_frames_are_encrypted_only_and_auth_key_refuses_them(tmp_path: 
     refused = dlms("--file", capture, "--key", AT_KEY, "--auth-key", AT_KEY)
     assert refused.returncode == 1 and refused.stdout == ""
     assert "security control 0x20" in refused.stderr and "see --tag-policy" in refused.stderr
-    allowed = dlms("--file", capture, "--key", AT_KEY, "--auth-key", AT_KEY,
-                   "--tag-policy", "verify-if-present")
+    allowed = dlms(
+        "--file", capture, "--key", AT_KEY, "--auth-key", AT_KEY, "--tag-policy", "verify-if-present"
+    )
     assert allowed.returncode == 0 and "181220000009" in allowed.stdout, allowed.stderr
     hdlc = dlms("--file", capture, "--key", AT_KEY, "--framing", "hdlc")
     assert hdlc.returncode == 1 and "0 messages (hdlc)" in hdlc.stderr
@@ -129,7 +130,7 @@ def test_austrian_mbus_over_tcp(tmp_path: Path) -> None:
             try:
                 for data in (b"\xe5" + frames, frames, frames):
                     for i in range(0, len(data), 7):
-                        conn.sendall(data[i:i + 7])
+                        conn.sendall(data[i : i + 7])
                         time.sleep(0.001)
                     sent.append(len(data))
                 conn.recv(1)  # until the reader hangs up (or 30 s)
