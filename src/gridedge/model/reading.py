@@ -62,10 +62,15 @@ class TariffPeriod(StrEnum):
 
     Netherlands: tariff 1 = low ("dal"), 2 = normal ("piek") (DSMR 5.0.2 §7.1).
     Belgium: tariff 1 = normal (day), 2 = low (night) (e-MUCS H Ed. 1.3 §3.3.1).
+    Italy (Chain 2, `P1Variant.CHAIN2`): the tariff is the ARERA band (deliberation 181/06):
+    F1 "ore di punta" = normal, F2 "ore intermedie" = intermediate, F3 "ore fuori punta" = low;
+    F4..F6, which the 2G meter can hold but no national schedule uses, have no period.
     """
 
     NORMAL = "normal"
     LOW = "low"
+    INTERMEDIATE = "intermediate"
+    """Italy's F2 band, between the day rate F1 and the night-and-holiday rate F3."""
 
 
 class BreakerState(IntEnum):

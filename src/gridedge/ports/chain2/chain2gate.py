@@ -16,7 +16,8 @@ Frame types, as the device names them (`shared/notes/meter-ports.md` §D.2):
 Messages are `{"Chain2Data": {"Meter": ..., "Type": ..., "Payload": {...}}}` or
 `{"Chain2Info": {...}}`. Decoding is checked: errors name the field, what was expected and what
 was found; unknown frame types are returned as `UnknownFrame` (the device may add types), never
-dropped silently.
+dropped silently. `encode_message` writes a frame the way the device does (the virtual Italian
+meter serves them), so that `decode_message(encode_message(f)) == f`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "QuarterHour",
     "UnknownFrame",
     "decode_message",
+    "encode_message",
 ]
 
 
@@ -181,3 +183,46 @@ def decode_message(text: str | bytes) -> Frame:
             _nonneg(payload, "SwitchOffCountdownSeconds", where),
         )  # fmt: skip
     return UnknownFrame(meter, kind, payload)
+
+
+def _number(value: float) -> int | float:
+    """Whole values as JSON integers, as the device writes W, Wh and seconds."""
+    return int(value) if float(value).is_integer() else value
+
+
+def encode_message(frame: Frame) -> str:
+    """The device's JSON for `frame` (compact, keys in the device's order)."""
+    if isinstance(frame, Chain2Info):
+        return json.dumps(
+            {"Chain2Info": {"Id": frame.device_id, "Ip": frame.ip, "ProgId": frame.program_id}},
+            separators=(",", ":"),
+        )
+    kind: str
+    payload: dict[str, Any]
+    if isinstance(frame, QuarterHour):
+        kind = "CF1"
+        payload = {
+            "MeasurePosixTimestamp": _number(frame.time.timestamp()),
+            "TariffCode": frame.tariff_band,
+            "CurrQuartActEnergy": _number(frame.quarter_energy_wh),
+            "QuartAveragePower": _number(frame.average_power_w),
+            "InstantPower": _number(frame.instant_power_w),
+            "TotalActEnergy": _number(frame.total_energy_wh),
+        }
+    elif isinstance(frame, PowerStep):
+        kind = "CF21"
+        payload = {
+            "EventPosixTimestamp": _number(frame.time.timestamp()),
+            "InstantPower": _number(frame.instant_power_w),
+        }
+    elif isinstance(frame, Overload):
+        kind = "CF22"
+        payload = {
+            "InstantPower": _number(frame.instant_power_w),
+            "AvailablePower": _number(frame.available_power_w),
+            "SwitchOffCountdownSeconds": _number(frame.seconds_left),
+        }
+    else:
+        kind, payload = frame.frame_type, frame.payload
+    message = {"Chain2Data": {"Meter": frame.meter, "Type": kind, "Payload": payload}}
+    return json.dumps(message, separators=(",", ":"))

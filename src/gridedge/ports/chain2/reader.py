@@ -4,6 +4,10 @@ Frames arrive as the meter sends them (CF21 on every 300 W step, CF1 every quart
 the available power is exceeded). A message that does not decode is counted and reported through
 `on_error`, never fatal: the device may send types gridedge does not know, and a stream must go on.
 A lost connection is retried with back-off on the injected clock.
+
+`readings(stop)` turns the frames into what the energy manager takes: `MeterReading`s (CF1, and
+CF21 completed with the last CF1's registers, `readings.Chain2Readings`) and `OverloadWarning`s
+(CF22, stamped with the receipt time on the injected clock: the frame carries none).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from gridedge.clock import Clock, backoff_delays
-from gridedge.ports.chain2.chain2gate import Chain2Error, Frame, decode_message
+from gridedge.model.overload import OverloadWarning
+from gridedge.model.reading import MeterReading
+from gridedge.ports.chain2.chain2gate import Chain2Error, Frame, Overload, decode_message
+from gridedge.ports.chain2.readings import Chain2Readings
 
 __all__ = ["Chain2GateReader"]
 
@@ -70,3 +77,14 @@ class Chain2GateReader:
             await asyncio.wait([sleeper, stopper], return_when=asyncio.FIRST_COMPLETED)
             sleeper.cancel()
             stopper.cancel()
+
+    async def readings(self, stop: asyncio.Event) -> AsyncIterator[MeterReading | OverloadWarning]:
+        """Readings and overload warnings, in the order the frames came."""
+        state = Chain2Readings()
+        async for frame in self.frames(stop):
+            if isinstance(frame, Overload):
+                yield frame.warning(self.clock.now())
+                continue
+            reading = state.feed(frame)
+            if reading is not None:
+                yield reading

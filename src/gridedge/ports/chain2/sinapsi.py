@@ -20,7 +20,10 @@ word first. Powers are W, energies Wh.
 | 921 | u16 | production power (a second, production meter) |
 | 924 | u32 | production energy register |
 
-The Alfa firmware refreshes energies about every 15 min, powers more often.
+The Alfa firmware refreshes energies about every 15 min, powers more often. `encode_alfa` writes a
+reading back into registers (the virtual Italian meter serves them), so that
+`decode_alfa(encode_alfa(r)) == r`. It writes in 780 the time the countdown of 782 refers to, so
+that 780 + 782 is the disconnection time, as ha-sinapsi-alfa computes it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 
 from gridedge.model.overload import OverloadWarning
 
-__all__ = ["ALFA_BLOCKS", "AlfaReading", "SinapsiError", "decode_alfa"]
+__all__ = ["ALFA_BLOCKS", "AlfaReading", "SinapsiError", "decode_alfa", "encode_alfa"]
 
 ALFA_BLOCKS: tuple[tuple[int, int], ...] = ((2, 18), (30, 36), (203, 1), (780, 3), (921, 5))
 """(first address, count) of the register blocks to read: every register above in five reads."""
@@ -112,3 +115,51 @@ def decode_alfa(registers: Mapping[int, int]) -> AlfaReading:
         production_w=float(_reg(registers, 921)) if production else None,
         production_wh=_u32(registers, 924) if production else None,
     )
+
+
+def _put16(registers: dict[int, int], address: int, value: float) -> None:
+    v = round(value)
+    if not 0 <= v <= 0xFFFF:
+        raise SinapsiError(f"register {address}: {value} does not fit 0..65535")
+    registers[address] = v
+
+
+def _put32(registers: dict[int, int], address: int, value: int) -> None:
+    if not 0 <= value <= 0xFFFF_FFFF:
+        raise SinapsiError(f"registers {address}..{address + 1}: {value} does not fit 0..4294967295")
+    registers[address] = value >> 16
+    registers[address + 1] = value & 0xFFFF
+
+
+def encode_alfa(reading: AlfaReading) -> dict[int, int]:
+    """The registers an Alfa shows for `reading` (address -> 16-bit value), every address of
+    `ALFA_BLOCKS` but the production block, which is there only with a production meter."""
+    regs = {a: 0 for first, n in ALFA_BLOCKS[:-1] for a in range(first, first + n)}
+    _put16(regs, 2, reading.import_w)
+    _put32(regs, 5, reading.import_wh)
+    _put16(regs, 9, reading.import_avg_15min_w)
+    _put16(regs, 12, reading.export_w)
+    _put32(regs, 15, reading.export_wh)
+    _put16(regs, 19, reading.export_avg_15min_w)
+    if len(reading.import_yesterday_wh) != 6 or len(reading.export_yesterday_wh) != 6:
+        raise SinapsiError("registers 30..65: expected six bands F1..F6 of yesterday's energy each way")
+    for i in range(6):
+        _put32(regs, 30 + 2 * i, reading.import_yesterday_wh[i])
+        _put32(regs, 54 + 2 * i, reading.export_yesterday_wh[i])
+    _put16(regs, 203, reading.tariff_band or 0)
+    if reading.seconds_left is None:
+        _put32(regs, 780, 0xFFFF_FFFF)
+        regs[782] = _NO_COUNTDOWN
+    else:
+        if not 0 <= reading.seconds_left < _NO_COUNTDOWN:
+            raise SinapsiError(f"register 782: {reading.seconds_left} s does not fit 0..65534")
+        regs[782] = reading.seconds_left
+        event = 0xFFFF_FFFF
+        if reading.disconnect_at is not None:
+            event = round(reading.disconnect_at.timestamp()) - reading.seconds_left
+        _put32(regs, 780, event)
+    if reading.production_w is not None or reading.production_wh is not None:
+        regs.update({a: 0 for a in range(921, 926)})
+        _put16(regs, 921, reading.production_w or 0.0)
+        _put32(regs, 924, reading.production_wh or 0)
+    return regs
