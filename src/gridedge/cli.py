@@ -13,6 +13,7 @@
                  [--status-every S] [--duration S] [--json]
     gridedge sim meter [--profile be|nl|lu] [--p1-tcp HOST:PORT] [--s1-tcp HOST:PORT] [--pty]
                        [--speed N] [--seed N] [--scenario FILE.toml] [--duration SECONDS]
+    gridedge sim meter --profile it [--chain2gate HOST:PORT] [--alfa HOST:PORT] [--contract-kw KW] ...
 
 The source flags are the same in every command (DESIGN.md). Start-up stays fast because only
 argparse is imported at the top; decoders, readers, orjson and the store are imported by the
@@ -125,12 +126,25 @@ def build_parser() -> argparse.ArgumentParser:
         " See docs/scenario.md for the scenario format.",
     )
     meter.add_argument("--scenario", metavar="FILE.toml", help="site scenario (default: a plain household)")
-    meter.add_argument("--profile", choices=["be", "nl", "lu"], help="meter profile (overrides the scenario)")
+    meter.add_argument(
+        "--profile", choices=["be", "nl", "lu", "it"],
+        help="meter profile (overrides the scenario); it: an Italian 2G meter read over Chain 2",
+    )  # fmt: skip
     meter.add_argument("--p1-tcp", metavar="HOST:PORT", help="serve P1 telegrams on this TCP address")
     meter.add_argument("--s1-tcp", metavar="HOST:PORT", help="serve S1 frames on this TCP address")
     meter.add_argument(
         "--pty", action="store_true", help="serve P1 (and S1) on pseudo-terminals; their paths are printed"
     )
+    meter.add_argument(
+        "--chain2gate", metavar="HOST:PORT", help="profile it: serve the Chain2Gate's WebSocket JSON frames"
+    )
+    meter.add_argument(
+        "--alfa", metavar="HOST:PORT", help="profile it: serve the Sinapsi Alfa's Modbus TCP registers"
+    )
+    meter.add_argument(
+        "--contract-kw", type=float, default=3.0, metavar="KW",
+        help="profile it: contractual power (default 3 kW; available: +10 %%)",
+    )  # fmt: skip
     meter.add_argument("--speed", type=float, default=1.0, help="sim seconds per wall second (default 1)")
     meter.add_argument("--seed", type=int, help="random seed (overrides the scenario)")
     meter.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this much sim time")

@@ -41,6 +41,8 @@ class BreakerCause(StrEnum):
     BUTTON = "button"
     REMOTE_DISCONNECT = "remote-disconnect"
     REMOTE_RECONNECT = "remote-reconnect"
+    OVERLOAD = "overload"
+    """An Italian 2G meter's overload countdown ran out (`italy`); the button reconnects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,13 @@ class Breaker:
         """The customer's button: Ready_for_reconnection -> Connected; otherwise nothing."""
         if self.state is BreakerState.READY_FOR_RECONNECTION:
             return self._set(t, BreakerState.CONNECTED, BreakerCause.BUTTON)
+        return None
+
+    def trip(self, t: float, cause: BreakerCause) -> BreakerChange | None:
+        """A local disconnect decided outside this supervision (the Italian overload countdown):
+        Connected -> Ready_for_reconnection, like the limiter; otherwise nothing."""
+        if self.state is BreakerState.CONNECTED:
+            return self._set(t, BreakerState.READY_FOR_RECONNECTION, cause)
         return None
 
     def disconnect(self, t: float) -> BreakerChange | None:

@@ -67,7 +67,7 @@ from gridedge.model.reading import (
 from gridedge.model.scenario import MeterConfig, MeterProfile, SiteConfig
 from gridedge.ports.p1.encoder import DEFAULT_HEADER, encode
 from gridedge.sim.measurement import SecondMeasurement
-from gridedge.sim.meter.breaker import Breaker, BreakerChange
+from gridedge.sim.meter.breaker import Breaker, BreakerCause, BreakerChange
 from gridedge.sim.meter.demand import DemandMeter
 from gridedge.sim.meter.gas import GasCapture
 from gridedge.sim.meter.load_control import LoadControlChange, LoadControlOutput
@@ -255,6 +255,11 @@ class VirtualMeter:
     def press_reconnect(self, t: float) -> None:
         """The customer's button: READY_FOR_RECONNECTION -> CONNECTED, otherwise nothing."""
         self._record(self._breaker.press(t))
+
+    def trip(self, t: float) -> None:
+        """Open the switch for overload (the Italian profile's countdown ran out, `italy`):
+        CONNECTED -> READY_FOR_RECONNECTION; the button (`press_reconnect`) closes it again."""
+        self._record(self._breaker.trip(t, BreakerCause.OVERLOAD))
 
     def disconnect(self, t: float) -> None:
         """DSO remote disconnect: -> DISCONNECTED; the button no longer reconnects."""
