@@ -1,7 +1,8 @@
 """`gridedge cem`: run the energy manager for a site until stopped.
 
-    gridedge cem --config FILE.toml [--serial DEV | --tcp HOST:PORT | --file PATH] [--prices FILE|URL]
-                 [--mqtt HOST:PORT [--mqtt-prefix P] [--grid-keys FILE] [--site-key FILE]]
+    gridedge cem --config FILE.toml [--serial DEV | --tcp HOST:PORT | --file PATH
+                                     | --chain2gate ws://HOST:PORT | --alfa HOST:PORT [--available-w W]]
+                 [--prices FILE|URL] [--mqtt HOST:PORT [--mqtt-prefix P] [--grid-keys FILE] [--site-key FILE]]
                  [--status-every S] [--duration S] [--json]
 
 The site scenario (docs/scenario.md) names the meter port (`[cem.meter]`, or the source flags,
@@ -11,7 +12,18 @@ obeys the grid operator's LPC/LPP limits from the bus, re-plans every quarter ho
 1 s control cycle. With `--grid-keys` every heartbeat, limit and failsafe message from the grid
 operator must be signed by a key of that key ring (docs/bus.md, "Command security"); anything else
 is rejected, counted in the status and reported on the site's `rejected` topic, never acted on.
-`--site-key` signs what the site reports back. A status line (or JSON object) goes to stdout every
+`--site-key` signs what the site reports back.
+
+An Italian meter is read through its Chain 2 user device: `--chain2gate ws://HOST:PORT` (the
+Chain2Gate's WebSocket) or `--alfa HOST:PORT` (the Sinapsi Alfa's Modbus TCP map, polled every
+second; it does not expose the available power, which `--available-w` gives: the contractual power
++ 10 %, 3300 W by default). `feed_chain2` publishes their readings on the site's meter topic, which
+the service reads when the scenario names no P1 port, and the meter's overload countdown on
+`overload_topic(site)`, where the service takes it as a hard import limit and sheds load before
+the meter disconnects. Chain 2 sends the power only when it moved by 300 W, so the last reading
+is repeated every second meanwhile: the control cycle drops readings older than 5 s.
+
+A status line (or JSON object) goes to stdout every
 `--status-every` seconds; logs go to stderr. Ctrl-C or SIGTERM stops it cleanly (devices keep
 their last orders until their own fallbacks apply).
 
@@ -24,16 +36,22 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gridedge.bus.command_security import CommandSecurity
+    from gridedge.bus.envelope import Transport
     from gridedge.bus.security import KeyRing, Signer
+    from gridedge.clock import Clock
     from gridedge.home.cem.service import CemService
+    from gridedge.model.overload import OverloadWarning
+    from gridedge.model.reading import MeterReading
 
 log = logging.getLogger("gridedge.cem")
 
@@ -57,6 +75,16 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--tcp", metavar="HOST:PORT", help="P1 TCP bridge or virtual meter (overrides [cem.meter])"
     )
     source.add_argument("--file", metavar="PATH", help="P1 capture replayed at its own pace")
+    source.add_argument(
+        "--chain2gate", metavar="ws://HOST:PORT", help="Italian meter: a Chain2Gate's WebSocket (Chain 2)"
+    )
+    source.add_argument(
+        "--alfa", metavar="HOST:PORT", help="Italian meter: a Sinapsi Alfa's Modbus TCP registers (1/s)"
+    )
+    p.add_argument(
+        "--available-w", type=float, default=3300.0, metavar="W",
+        help="--alfa: the supply's available power (contractual + 10 %%; default 3300 W)",
+    )  # fmt: skip
     p.add_argument("--prices", metavar="FILE|URL", help="day-ahead prices (overrides tariff.prices)")
     p.add_argument(
         "--mqtt",
@@ -163,8 +191,18 @@ def cmd_cem(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             return _fail(f"meter port: {exc.errors()[0]['msg']}")
         scenario = scenario.model_copy(update={"cem": scenario.cem.model_copy(update={"meter": port})})
-    if scenario.cem.meter is None:
-        return _fail(f"{args.config}: no meter port: set [cem.meter] or give --serial, --tcp or --file")
+    chain2 = bool(getattr(args, "chain2gate", None) or getattr(args, "alfa", None))
+    if chain2:
+        problem = _chain2_problem(args)
+        if problem is not None:
+            return _fail(problem)
+        # the Chain 2 readings reach the service on the bus (`feed_chain2`), not from a P1 port
+        scenario = scenario.model_copy(update={"cem": scenario.cem.model_copy(update={"meter": None})})
+    elif scenario.cem.meter is None:
+        return _fail(
+            f"{args.config}: no meter port: set [cem.meter] or give --serial, --tcp, --file, --chain2gate"
+            " or --alfa"
+        )
     tariff = scenario.tariff
     source = args.prices or tariff.prices
     where = None if source is None else resolve_path(source, None if args.prices else base)
@@ -209,6 +247,114 @@ def cmd_cem(args: argparse.Namespace) -> int:
         return asyncio.run(_run(service, args, keys))
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _chain2_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the Chain 2 flags, or None."""
+    from gridedge.ports.p1.readers import parse_host_port
+
+    if args.chain2gate and not args.chain2gate.startswith(("ws://", "wss://")):
+        return f"--chain2gate: expected ws://HOST:PORT, got {args.chain2gate!r}"
+    if args.alfa:
+        try:
+            parse_host_port(args.alfa)
+        except ValueError as exc:
+            return f"--alfa: {exc}"
+    if not args.available_w > 0:
+        return f"--available-w must be positive, got {args.available_w}"
+    return None
+
+
+@dataclass(slots=True)
+class FeedStats:
+    readings: int = 0
+    """Readings published (held repeats not counted)."""
+    held: int = 0
+    """Repeats of the last reading while Chain 2 sent nothing new."""
+    warnings: int = 0
+
+
+async def feed_chain2(
+    transport: Transport,
+    site_id: str,
+    clock: Clock,
+    events: AsyncIterator[MeterReading | OverloadWarning],
+    stop: asyncio.Event,
+    *,
+    hold_s: float = 1.0,
+    stats: FeedStats | None = None,
+) -> FeedStats:
+    """Publish a Chain 2 device's readings on the site's meter topic and its overload warnings on
+    `overload_topic(site)`, until `stop` or the end of `events`. While no new reading comes, the
+    last one is published again every `hold_s` on `clock`: a Chain 2 meter is silent while its
+    power stays within 300 W of the last value it sent, so that value still holds."""
+    from gridedge.home.cem.overload import overload_topic
+    from gridedge.home.cem.service import meter_topic
+    from gridedge.model.overload import OverloadWarning
+
+    stats = stats if stats is not None else FeedStats()
+    it = aiter(events)
+    nxt: asyncio.Future[MeterReading | OverloadWarning] = asyncio.ensure_future(anext(it))
+    stopper = asyncio.ensure_future(stop.wait())
+    last: MeterReading | None = None
+    last_t = -math.inf
+    try:
+        while not stop.is_set():
+            timer = asyncio.ensure_future(clock.sleep(hold_s))
+            waiting: set[asyncio.Future[Any]] = {nxt, stopper, timer}
+            try:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            if nxt in done:
+                try:
+                    item = nxt.result()
+                except StopAsyncIteration:
+                    return stats
+                nxt = asyncio.ensure_future(anext(it))
+                if isinstance(item, OverloadWarning):
+                    stats.warnings += 1
+                    log.warning("meter overload: %.0f W drawn, %.0f W available, disconnection in %.0f s",
+                                item.instant_power_w, item.available_power_w, item.seconds_left)  # fmt: skip
+                    transport.publish(overload_topic(site_id), item, source="meter")
+                    continue
+                last, last_t = item, clock.monotonic()
+                stats.readings += 1
+                transport.publish(meter_topic(site_id), item, source="meter")
+            elif last is not None and clock.monotonic() - last_t >= hold_s - 1e-6:
+                last_t = clock.monotonic()
+                stats.held += 1
+                transport.publish(meter_topic(site_id), last, source="meter")
+        return stats
+    finally:
+        nxt.cancel()
+        stopper.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await nxt
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _chain2(service: CemService, args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """The Italian meter's user device as the service's meter."""
+    events: AsyncIterator[MeterReading | OverloadWarning]
+    if args.chain2gate:
+        from gridedge.ports.chain2.reader import Chain2GateReader
+
+        events = Chain2GateReader(args.chain2gate, service.clock).readings(stop)
+        where = f"Chain2Gate {args.chain2gate}"
+    else:
+        from gridedge.ports.chain2.alfa_reader import AlfaReader
+        from gridedge.ports.p1.readers import parse_host_port
+
+        host, port = parse_host_port(args.alfa)
+        reader = AlfaReader(host, port, service.clock, meter_id=service.site_id,
+                            available_power_w=args.available_w)  # fmt: skip
+        events = reader.readings(stop)
+        where = f"Sinapsi Alfa tcp://{host}:{port}"
+    print(f"Chain 2 meter from {where}", file=sys.stderr, flush=True)
+    await feed_chain2(service.transport, service.site_id, service.clock, events, stop)
 
 
 async def _run(service: CemService, args: argparse.Namespace, keys: _Keys) -> int:
@@ -296,6 +442,9 @@ async def _run_service(
         loop.call_later(args.duration, stop.set)
     status = asyncio.ensure_future(_status(service, args, stop, security))
     ven = asyncio.ensure_future(_ven(service, args, stop)) if args.openadr else None
+    chain2 = None
+    if getattr(args, "chain2gate", None) or getattr(args, "alfa", None):
+        chain2 = asyncio.ensure_future(_chain2(service, args, stop))
     try:
         await service.run(stop)
     except OSError as exc:
@@ -306,6 +455,8 @@ async def _run_service(
         await status
         if ven is not None:
             await ven
+        if chain2 is not None:
+            await chain2
         _print(service, args, security, final=True)
     return EXIT_OK
 
@@ -404,6 +555,7 @@ def status_record(service: CemService, security: CommandSecurity | None = None) 
         },
         "plan_errors": service.plan_errors[-1:],
         "openadr": _openadr_status(service),
+        "overload": _overload_status(service),
         "devices": {a.info.device_id: service.binding.by_id.get(a.info.device_id) for a in service.registry},
         "cycles": loop.stats.cycles,
         "setpoints_sent": loop.stats.sent,
@@ -413,6 +565,17 @@ def status_record(service: CemService, security: CommandSecurity | None = None) 
         "rejected_grid_messages": service.grid.rejected + (security.stats.rejected_total if security else 0),
         "grid_commands": None if security is None else _commands_record(security),
         "urls": dict(service.urls),
+    }
+
+
+def _overload_status(service: CemService) -> dict[str, Any]:
+    """The meter's overload countdowns seen (Chain 2) and the import limit one imposes now."""
+    over = service.overload
+    w = over.warning
+    return {
+        "warnings": over.warnings,
+        "import_limit_w": over.import_limit_w(service.clock.now()),
+        "disconnect_at": None if w is None else w.disconnect_at.isoformat(),
     }
 
 
