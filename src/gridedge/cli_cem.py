@@ -3,6 +3,8 @@
     gridedge cem --config FILE.toml [--serial DEV | --tcp HOST:PORT | --file PATH
                                      | --chain2gate ws://HOST:PORT | --alfa HOST:PORT [--available-w W]]
                  [--prices FILE|URL] [--mqtt HOST:PORT [--mqtt-prefix P] [--grid-keys FILE] [--site-key FILE]]
+                 [--peers-roster FILE --peers-owner FILE --peers-key FILE [--peers-id ID]
+                  [--peers-mqtt HOST:PORT] [--peers-prefix P]]
                  [--status-every S] [--duration S] [--json]
 
 The site scenario (docs/scenario.md) names the meter port (`[cem.meter]`, or the source flags,
@@ -22,6 +24,11 @@ the service reads when the scenario names no P1 port, and the meter's overload c
 `overload_topic(site)`, where the service takes it as a hard import limit and sheds load before
 the meter disconnects. Chain 2 sends the power only when it moved by 300 W, so the last reading
 is repeated every second meanwhile: the control cycle drops readings older than 5 s.
+
+With `--peers-roster` the energy manager joins its home's peer network (`home.peers`, docs/peers.md)
+as a manager: devices heard there (`PeerDevice`s: any device behind a Chain2Net-style peer) join its
+registry and get its orders over signed frames, and the grid connection's power goes out to the
+network every second. The status then carries a `peers` entry.
 
 A status line (or JSON object) goes to stdout every
 `--status-every` seconds; logs go to stderr. Ctrl-C or SIGTERM stops it cleanly (devices keep
@@ -129,6 +136,17 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="NAME",
         help="the service provider's source in the key ring (aggregator)",
     )
+    peers = p.add_argument_group("home peer network (docs/peers.md)")
+    peers.add_argument(
+        "--peers-roster", metavar="FILE", help="signed roster of the home's peer network: its devices join"
+    )
+    peers.add_argument("--peers-owner", metavar="FILE", help="the network owner's public key")
+    peers.add_argument("--peers-key", metavar="FILE", help="this energy manager's private key on it")
+    peers.add_argument("--peers-id", default="cem", metavar="ID", help="its peer id (default cem)")
+    peers.add_argument(
+        "--peers-mqtt", metavar="HOST:PORT", help="the network's broker (default: the --mqtt broker)"
+    )
+    peers.add_argument("--peers-prefix", default="", metavar="P", help="topic prefix of the network")
     p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
     )
@@ -237,6 +255,12 @@ def cmd_cem(args: argparse.Namespace) -> int:
                 return _fail(f"--openadr-keys: {exc}")
         else:
             log.warning("no --openadr-keys: the service provider's events are NOT authenticated")
+    args.peer_node = None
+    if args.peers_roster:
+        node = _peer_node(args)
+        if isinstance(node, str):
+            return _fail(node)
+        args.peer_node = node
     highs_banner_to_stderr()  # stdout carries only the status lines
     clock = RealClock()
     service = CemService(
@@ -247,6 +271,23 @@ def cmd_cem(args: argparse.Namespace) -> int:
         return asyncio.run(_run(service, args, keys))
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _peer_node(args: argparse.Namespace) -> Any:
+    """The energy manager's node on its home's peer network, or what is wrong with the options."""
+    from gridedge.cli_peers import PeersSetupError, member_node
+
+    if not args.peers_owner or not args.peers_key:
+        return "--peers-roster needs --peers-owner and --peers-key"
+    broker = args.peers_mqtt or args.mqtt
+    if not broker:
+        return "--peers-roster needs a broker: --peers-mqtt HOST:PORT (or --mqtt)"
+    try:
+        return member_node(
+            args.peers_roster, args.peers_owner, args.peers_key, args.peers_id, broker, args.peers_prefix
+        )
+    except PeersSetupError as exc:
+        return f"--peers-roster: {exc}"
 
 
 def _chain2_problem(args: argparse.Namespace) -> str | None:
@@ -445,6 +486,16 @@ async def _run_service(
     chain2 = None
     if getattr(args, "chain2gate", None) or getattr(args, "alfa", None):
         chain2 = asyncio.ensure_future(_chain2(service, args, stop))
+    peers = None
+    node = getattr(args, "peer_node", None)
+    if node is not None:
+        from gridedge.home.peers.cem_link import CemPeerLink
+
+        peers = CemPeerLink(node, service.registry, lambda: service.loop.reading)
+        args.peer_link = peers
+        await peers.start()
+        print(f"peer network {node.network} as {node.peer_id} on {args.peers_mqtt or args.mqtt}",
+              file=sys.stderr, flush=True)  # fmt: skip
     try:
         await service.run(stop)
     except OSError as exc:
@@ -458,6 +509,9 @@ async def _run_service(
         if chain2 is not None:
             await chain2
         _print(service, args, security, final=True)
+        if peers is not None:
+            await peers.close()
+            await peers.node.link.close()
     return EXIT_OK
 
 
@@ -595,6 +649,14 @@ def _print(
     service: CemService, args: argparse.Namespace, security: CommandSecurity | None, *, final: bool = False
 ) -> None:
     rec = status_record(service, security)
+    link = getattr(args, "peer_link", None)
+    if link is not None:
+        st = link.node.stats
+        rec["peers"] = {
+            "network": link.node.network, "roster_version": st.roster_version,
+            "devices": sorted(d.peer_id for d in link.directory), "received": st.received,
+            "grid_reports": link.reports, "rejected": dict(st.rejected),
+        }  # fmt: skip
     if final:
         rec["final"] = True
     if args.json:

@@ -99,7 +99,7 @@ class _Bad(Exception):
 def _host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise _Bad(f"--mqtt: expected HOST:PORT, found {text!r}")
+        raise _Bad(f"MQTT broker: expected HOST:PORT, found {text!r}")
     return host, int(port)
 
 
@@ -212,27 +212,46 @@ def cmd_roster_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _member(args: argparse.Namespace, **kw: Any) -> Any:
+class PeersSetupError(ValueError):
+    """A roster, key or broker option that does not work, said for the user."""
+
+
+def member_node(
+    roster_file: str, owner_file: str, key_file: str, peer_id: str, mqtt: str, prefix: str = "", **kw: Any
+) -> Any:
+    """A `PeerNode` of this member on an MQTT broker, from the files a member is provisioned with:
+    the signed roster, the owner's public key and its own private key (`PeersSetupError` says what
+    is wrong). Used by `gridedge peers` and by `gridedge cem --peers-roster`."""
     from gridedge.bus.keyfile import KeyFileError, load_signer
     from gridedge.bus.rawlink import MqttRawLink
     from gridedge.clock import RealClock
     from gridedge.home.peers import PeerNode
 
-    roster, owner = _load_roster(args.roster, args.owner)
     try:
-        signer = load_signer(args.key)
-    except KeyFileError as e:
-        raise _Bad(str(e)) from None
-    host, port = _host_port(args.mqtt)
+        roster, owner = _load_roster(roster_file, owner_file)
+        try:
+            signer = load_signer(key_file)
+        except KeyFileError as e:
+            raise _Bad(str(e)) from None
+        host, port = _host_port(mqtt)
+    except _Bad as e:
+        raise PeersSetupError(str(e)) from None
     clock = RealClock()
-    link = MqttRawLink(clock, host=host, port=port, topic_prefix=args.mqtt_prefix)
+    link = MqttRawLink(clock, host=host, port=port, topic_prefix=prefix)
     try:
-        node = PeerNode(args.id, signer, roster, owner, link, clock, **kw)
+        node = PeerNode(peer_id, signer, roster, owner, link, clock, **kw)
     except ValueError as e:
-        raise _Bad(str(e)) from None
+        raise PeersSetupError(str(e)) from None
     if not node.member:
-        raise _Bad(f"{args.id} is not a member of {roster.network} v{roster.version}")
+        raise PeersSetupError(f"{peer_id} is not a member of {roster.network} v{roster.version}")
     return node
+
+
+def _member(args: argparse.Namespace, **kw: Any) -> Any:
+    try:
+        return member_node(args.roster, args.owner, args.key, args.id, args.mqtt, args.mqtt_prefix, **kw)
+    except PeersSetupError as e:
+        raise _Bad(str(e)) from None
 
 
 async def _until_stopped(seconds: float | None) -> None:

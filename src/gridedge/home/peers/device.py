@@ -74,9 +74,8 @@ class PeerDevice:
         return Announce(self.node.role or Role.DEVICE, self.node.groups, self.adapter.info)
 
     async def start(self) -> None:
+        """Start the node (which announces the device on every connection) and the reports."""
         await self.node.start()
-        with contextlib.suppress(ConnectionError):
-            await self.node.send(Address.broadcast(), self.announcement())
         self._tick()
 
     async def close(self) -> None:

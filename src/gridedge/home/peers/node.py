@@ -40,7 +40,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 import cbor2
 
-from gridedge.bus.rawlink import RawLink, RawSubscription
+from gridedge.bus.rawlink import LinkEvent, LinkEventKind, RawLink, RawSubscription
 from gridedge.bus.security import Reason, Rejected, Signer, TimeSeededSequence, Verifier
 from gridedge.clock import Clock, TimerHandle
 from gridedge.home.peers.addressing import ROOT, Address, Scope, check_name, parse_topic
@@ -181,6 +181,10 @@ class PeerNode:
         self.on(Discover, self._on_discover)
         self.announcement: Callable[[], Announce] | None = None
         """What this node says when asked to announce itself (set by devices and managers)."""
+        self.on_connect: list[Callable[[], object]] = []
+        """Called on every (re)connection, after the announcement."""
+        self._connections = 0
+        self._unlisten: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<PeerNode {self.peer_id}@{self.network} v{self._roster.version}>"
@@ -334,14 +338,41 @@ class PeerNode:
             return
         self._started = True
         self._sync_subscriptions()
+        self._unlisten = self.link.add_listener(self._on_link)
         await self.link.start()
+        if self.link.up and not self._connections:  # already connected before we listened
+            self._connected()
         if self._issuer is not None:
             self.spawn(self._republish_now())
         elif not self.member:
             self._ask_roster()
 
+    def _on_link(self, event: LinkEvent) -> None:
+        if event.kind is LinkEventKind.CONNECTED and self._started:
+            self._connected()
+
+    def _connected(self) -> None:
+        """On every (re)connection: once the broker holds our subscriptions, announce ourselves
+        and run the `on_connect` hooks (a manager asks everyone to announce), so that nothing said
+        while the link was down, or before it was up, stays unsaid."""
+        self._connections += 1
+        self.spawn(self._after_connect())
+
+    async def _after_connect(self) -> None:
+        wait = getattr(self.link, "wait_subscribed", None)
+        if wait is not None:
+            with contextlib.suppress(TimeoutError):
+                await wait(10.0)
+        if self.announcement is not None:
+            await self._publish_announce()
+        for hook in list(self.on_connect):
+            hook()
+
     async def close(self) -> None:
         self._started = False
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._republish is not None:
             self._republish.cancel()
         for sub in self._subs.values():

@@ -98,9 +98,17 @@ class PeerDirectory:
         return self._devices.get(peer_id)
 
     async def start(self) -> None:
-        """Start the node and ask every member to announce itself."""
+        """Start the node; on every (re)connection it asks every member to announce itself."""
+        self.node.on_connect.append(self.discover)
         await self.node.start()
-        await self.node.send(Address.broadcast(), Discover())
+
+    def discover(self) -> None:
+        """Ask every member to announce itself (now, if the link is up)."""
+        self.node.spawn(self._discover())
+
+    async def _discover(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.node.send(Address.broadcast(), Discover())
 
     def _on_announce(self, received: Received[Announce]) -> None:
         a = received.message
