@@ -125,7 +125,7 @@ def test_the_energy_manager_steers_a_battery_it_only_knows_on_the_peer_network(t
             await device.start()
             cem = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "gridedge", "cem", "--config", str(cfg), "--json",
-                "--status-every", "1", "--duration", "12", "--peers-roster", str(tmp_path / "roster.cose"),
+                "--status-every", "1", "--duration", "20", "--peers-roster", str(tmp_path / "roster.cose"),
                 "--peers-owner", str(tmp_path / "owner.pub.pem"), "--peers-key", str(tmp_path / "cem.key"),
                 "--peers-mqtt", "127.0.0.1:1883", "--peers-prefix", prefix,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
