@@ -97,10 +97,12 @@ class _Bad(Exception):
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise _Bad(f"MQTT broker: expected HOST:PORT, found {text!r}")
-    return host, int(port)
+    from gridedge.ports.p1.readers import parse_host_port
+
+    try:
+        return parse_host_port(text)
+    except ValueError as e:
+        raise _Bad(f"MQTT broker: {e}") from None
 
 
 def _read_members(path: Path) -> Any:
