@@ -16,7 +16,6 @@ refreshes the measurement registers.
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from gridedge.model.sunspec import (
     scale,
     unscale,
 )
+from gridedge.sim import modbus_tcp
 
 PointValues = Mapping[str, int | str | None]
 
@@ -199,18 +199,13 @@ class SunSpecDevice(ABC):
             ],
             action=self._access,
         )
-        server = ModbusTcpServer(device, address=(self.host, self._port))
-        await server.serve_forever(background=True)
-        self._server = server
-        listener = server.transport
-        if isinstance(listener, asyncio.Server) and listener.sockets:
-            self._port = int(listener.sockets[0].getsockname()[1])
+        self._server, self._port = await modbus_tcp.serve(device, self.host, self._port)
         return self._port
 
     async def stop(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            await server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
+            await modbus_tcp.shutdown(server)
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from gridedge.ports.chain2.chain2gate import Chain2Info, Frame, encode_message
 from gridedge.ports.chain2.sinapsi import AlfaReading, encode_alfa
+from gridedge.sim import modbus_tcp
 from gridedge.sim.measurement import SecondMeasurement
 from gridedge.sim.meter.italy import ItalianMeter, ItalianSecond
 
@@ -176,18 +177,13 @@ class AlfaServer:
             simdata=[SimData(0, count=ALFA_SERVED, values=0, datatype=DataType.REGISTERS)],
             action=self._access,
         )
-        server = ModbusTcpServer(device, address=(self.host, self._port))
-        await server.serve_forever(background=True)
-        self._server = server
-        listener = server.transport
-        if isinstance(listener, asyncio.Server) and listener.sockets:
-            self._port = int(listener.sockets[0].getsockname()[1])
+        self._server, self._port = await modbus_tcp.serve(device, self.host, self._port)
         return self._port
 
     async def close(self) -> None:
         if self._server is not None:
             server, self._server = self._server, None
-            await server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
+            await modbus_tcp.shutdown(server)
 
     async def __aenter__(self) -> Self:
         await self.start()
