@@ -90,6 +90,7 @@ def test_the_energy_manager_steers_a_battery_it_only_knows_on_the_peer_network(t
     (tmp_path / "roster.cose").write_bytes(RosterIssuer("home-net", owner).sign(roster, RealClock().now()))
     write_public_key(tmp_path / "owner.pub.pem", owner.public_key, owner.kid)
     write_private_key(tmp_path / "cem.key", cem_key)
+    write_private_key(tmp_path / "owner.key", owner)  # the home owner's energy manager owns the network
     prefix = f"gridedge-test/{uuid.uuid4().hex}"
 
     meter = subprocess.Popen(
@@ -128,6 +129,8 @@ def test_the_energy_manager_steers_a_battery_it_only_knows_on_the_peer_network(t
                 "--status-every", "1", "--duration", "20", "--peers-roster", str(tmp_path / "roster.cose"),
                 "--peers-owner", str(tmp_path / "owner.pub.pem"), "--peers-key", str(tmp_path / "cem.key"),
                 "--peers-mqtt", "127.0.0.1:1883", "--peers-prefix", prefix,
+                "--peers-issuer-key", str(tmp_path / "owner.key"),
+                "--peers-store", str(tmp_path / "kept.cose"),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             out, err = await asyncio.wait_for(cem.communicate(), 60)
@@ -150,5 +153,7 @@ def test_the_energy_manager_steers_a_battery_it_only_knows_on_the_peer_network(t
     assert final["setpoints_sent"] > 0 and final["setpoints_failed"] == 0
     assert battery.orders, "no order reached the battery over the network"
     assert device.commands == len(battery.orders)
+    # the energy manager served the home's roster (signed with the owner's key) and kept it
+    assert (tmp_path / "kept.cose").exists() and device.node.stats.rejected.get("roster") is None
     # the display heard the grid connection's power, and it matched what the manager reported
     assert len(grid) >= 5 and final["peers"]["grid_reports"] >= len(grid)

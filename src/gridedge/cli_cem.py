@@ -147,6 +147,14 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--peers-mqtt", metavar="HOST:PORT", help="the network's broker (default: the --mqtt broker)"
     )
     peers.add_argument("--peers-prefix", default="", metavar="P", help="topic prefix of the network")
+    peers.add_argument(
+        "--peers-issuer-key", metavar="FILE",
+        help="the network owner's private key, when this energy manager owns the home network: it then "
+        "serves the roster (published retained, re-signed every minute, sent to members that ask)",
+    )  # fmt: skip
+    peers.add_argument(
+        "--peers-store", metavar="FILE", help="keep the newest roster heard, for restarts (default: none)"
+    )
     p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
     )
@@ -283,11 +291,21 @@ def _peer_node(args: argparse.Namespace) -> Any:
     if not broker:
         return "--peers-roster needs a broker: --peers-mqtt HOST:PORT (or --mqtt)"
     try:
-        return member_node(
-            args.peers_roster, args.peers_owner, args.peers_key, args.peers_id, broker, args.peers_prefix
-        )
+        node = member_node(
+            args.peers_roster, args.peers_owner, args.peers_key, args.peers_id, broker, args.peers_prefix,
+            roster_store=args.peers_store,
+        )  # fmt: skip
     except PeersSetupError as exc:
         return f"--peers-roster: {exc}"
+    if args.peers_issuer_key:
+        from gridedge.bus.keyfile import KeyFileError, load_signer
+        from gridedge.home.peers import RosterIssuer
+
+        try:
+            node.serve_roster(RosterIssuer(node.network, load_signer(args.peers_issuer_key)))
+        except (KeyFileError, ValueError) as exc:
+            return f"--peers-issuer-key: {exc}"
+    return node
 
 
 def _chain2_problem(args: argparse.Namespace) -> str | None:

@@ -4,6 +4,7 @@
     gridedge peers roster show ROSTER.cose --owner OWNER.pub.pem
     gridedge peers controller --roster ROSTER.cose --owner OWNER.pub.pem --key KEY.pem --mqtt HOST:PORT
                               [--id controller] [--issuer-key OWNER.pem] [--cycle-s 2] [--weight HOME=W ...]
+                              [--roster-store FILE]
     gridedge peers watch --roster ROSTER.cose --owner OWNER.pub.pem --key KEY.pem --id ID --mqtt HOST:PORT
                          [--kind data ...] [--json] [--seconds S]
 
@@ -32,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import signal
 import sys
 import tomllib
@@ -71,6 +73,10 @@ def add_peers_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         q.add_argument("--mqtt", required=True, metavar="HOST:PORT")
         q.add_argument("--mqtt-prefix", default="", metavar="P")
         q.add_argument("--seconds", type=float, help="stop after this long (default: until interrupted)")
+        q.add_argument(
+            "--roster-store", metavar="FILE",
+            help="keep the newest roster heard here, so that a restart does not fall back to --roster",
+        )  # fmt: skip
 
     ctrl = sub.add_parser("controller", help="run an energy community's controller (PV surplus sharing)")
     member_args(ctrl, "controller")
@@ -251,7 +257,8 @@ def member_node(
 
 def _member(args: argparse.Namespace, **kw: Any) -> Any:
     try:
-        return member_node(args.roster, args.owner, args.key, args.id, args.mqtt, args.mqtt_prefix, **kw)
+        return member_node(args.roster, args.owner, args.key, args.id, args.mqtt, args.mqtt_prefix,
+                           roster_store=args.roster_store, **kw)  # fmt: skip
     except PeersSetupError as e:
         raise _Bad(str(e)) from None
 
@@ -279,7 +286,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
                 weights[home] = float(w)
             except ValueError:
                 raise _Bad(f"--weight: expected HOME=NUMBER, found {item!r}") from None
-            if not sep or weights[home] < 0:
+            if not sep or not math.isfinite(weights[home]) or weights[home] < 0:
                 raise _Bad(f"--weight: expected HOME=NUMBER >= 0, found {item!r}")
         if args.issuer_key:
             try:

@@ -115,8 +115,10 @@ class RawLink(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, topic: str, data: bytes) -> None:
-        """Return once the broker has acknowledged `data` on `topic`; `LinkDown` otherwise."""
+    async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
+        """Return once the broker has acknowledged `data` on `topic`; `LinkDown` otherwise. With
+        `retain` the broker keeps it for later subscribers (MQTT 5 §3.3.1.3; the in-process link has
+        no retained messages and ignores it)."""
         ...
 
     def subscribe(self, topic_filter: str, callback: RawCallback) -> RawSubscription: ...
@@ -313,14 +315,14 @@ class MqttRawLink(_Listeners):
                 await self._task
             self._task = None
 
-    async def publish(self, topic: str, data: bytes) -> None:
+    async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
         validate_topic(topic)
         client, lost = self._client, self._lost
         if client is None or lost is None or lost.done():
             self.stats.publish_failures += 1
             raise LinkDown(f"publish on {topic!r}: link to {self.address} is down")
         sending = asyncio.ensure_future(
-            client.publish(self._prefix + topic, bytes(data), qos=1, timeout=float("inf"))
+            client.publish(self._prefix + topic, bytes(data), qos=1, retain=retain, timeout=float("inf"))
         )
         timer = asyncio.ensure_future(self._clock.sleep(self._publish_timeout_s))
         try:
@@ -524,7 +526,7 @@ class InProcessRawLink(_Listeners):
         if self.up:
             self._emit(LinkEventKind.DISCONNECTED, "closed")
 
-    async def publish(self, topic: str, data: bytes) -> None:
+    async def publish(self, topic: str, data: bytes, *, retain: bool = False) -> None:
         validate_topic(topic)
         if not self.up:
             self.stats.publish_failures += 1

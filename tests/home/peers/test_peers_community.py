@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pytest
 from peers_support import Net, WaterHeater, link
@@ -20,8 +21,10 @@ from peers_support import Net, WaterHeater, link
 from gridedge.bus.inprocess import InProcessBus
 from gridedge.clock import SimClock
 from gridedge.home.peers import (
+    Address,
     CommunityController,
     HomeManager,
+    HomeSummary,
     PeerDevice,
     PeerDirectory,
     Role,
@@ -224,6 +227,102 @@ def test_a_home_falls_back_to_its_own_surplus_when_the_offer_lapses() -> None:
         manager.observe_meter(2300.0)  # the heater runs on grid power now: the offer lapsed
         await manager.cycle()
         assert not heater.on
+        await manager.close()
+        await device.close()
+
+    asyncio.run(main())
+
+
+def test_sharing_leaves_out_homes_that_cannot_use_a_share_and_weights_that_mean_nothing() -> None:
+    # a home whose whole capacity is below its smallest block cannot use any share
+    plan = share_surplus(
+        [HomeNeed("pv", -6100, 0), HomeNeed("a", 0, 2000, min_w=4100), HomeNeed("b", 0, 6000)]
+    )
+    assert plan.offers == pytest.approx({"pv": 0, "a": 0, "b": 6000})
+    # a vanishing or non-finite weight excludes the home instead of breaking the division
+    for weight in (1e-320, float("nan"), float("inf"), -1.0):
+        odd = share_surplus([HomeNeed("pv", -3100, 0), HomeNeed("a", 0, 5000, weight=weight),
+                             HomeNeed("b", 0, 5000)])  # fmt: skip
+        assert odd.offers == pytest.approx({"pv": 0, "a": 0, "b": 3000}), weight
+
+
+def test_the_controller_believes_a_homes_share_claim_only_up_to_what_it_offered() -> None:
+    clock = SimClock(START)
+    bus = InProcessBus(clock)
+    net = Net.make(
+        "rec", [("controller", Role.CONTROLLER, ()), ("a", Role.MANAGER, ()), ("b", Role.MANAGER, ())]
+    )
+    controller = CommunityController(net.node("controller", link(bus, clock, "controller"), clock))
+    a, b = (net.node(h, link(bus, clock, h), clock) for h in ("a", "b"))
+
+    async def main() -> None:
+        for n in (controller.node, a, b):
+            await n.start()
+        now = clock.now()
+        await a.send(Address.peer("controller"), HomeSummary(now, -2000.0, 0.0))
+        await b.send(Address.peer("controller"), HomeSummary(now, 100.0, 5000.0, shared_w=1e6))  # a lie
+        for _ in range(20):
+            await asyncio.sleep(0)
+        plan = await controller.cycle()
+        # nothing was offered to b yet: its claim counts as 0, the pool is a's 2 kW less b's 100 W
+        assert plan.pool_w == pytest.approx(1800.0) and plan.offers["b"] == pytest.approx(1800.0)
+        await b.send(Address.peer("controller"), HomeSummary(clock.now(), 100.0, 5000.0, shared_w=1e6))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        plan = await controller.cycle()
+        assert plan.pool_w <= 1800.0 + 1800.0 + 1e-6  # at most what it was offered comes back
+
+    asyncio.run(main())
+
+
+def test_a_battery_is_not_surplus_and_serves_the_evening_under_its_own_control() -> None:
+    """Discharging 3 kW into a 500 W load is no PV surplus, and at night the battery is handed back
+    to its own control (which discharges it) rather than held at 0 W."""
+    clock = SimClock(START)
+    bus = InProcessBus(clock)
+    net = Net.make("home-x", [("manager", Role.MANAGER, ()), ("battery", Role.DEVICE, ())])
+
+    class Battery(WaterHeater):
+        def __init__(self) -> None:
+            super().__init__(clock, "battery")
+            self.power = -3000.0
+
+        @property
+        def info(self) -> Any:
+            from gridedge.model.devices import ControlMode, DeviceInfo, DeviceKind, Protocol
+
+            return DeviceInfo("battery", DeviceKind.BATTERY, Protocol.SIM, ControlMode.POWER, -5000.0, 5000.0)
+
+        def state(self) -> Any:
+            from gridedge.model.devices import DeviceState
+
+            return DeviceState("battery", clock.now(), self.power, soc=0.6)
+
+        async def apply(self, setpoint: Any) -> None:
+            self.applied.append(setpoint)
+
+    battery = Battery()
+    device = PeerDevice(net.node("battery", link(bus, clock, "battery"), clock), battery)
+    manager = HomeManager(PeerDirectory(net.node("manager", link(bus, clock, "manager"), clock)))
+
+    async def main() -> None:
+        await device.start()
+        await manager.start()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await clock.advance(1.5)
+        manager.observe_meter(-2500.0)  # the battery covers the 500 W load and exports 2.5 kW
+        targets, shared, _ = manager.plan()
+        assert targets == {"battery": None} and shared == 0.0  # no surplus: own control
+        await manager.cycle()
+        assert battery.applied and battery.applied[-1].target() is None and battery.applied[-1].max_w is None
+        battery.power = -800.0  # real PV surplus of 1.2 kW on top of the 800 W it discharged
+        await clock.advance(1.0)  # its next report
+        for _ in range(20):
+            await asyncio.sleep(0)
+        manager.observe_meter(-2000.0)
+        targets, _, _ = manager.plan()
+        assert targets == {"battery": pytest.approx(1200.0)}
         await manager.close()
         await device.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import cbor2
@@ -250,7 +251,9 @@ def test_membership_changes_with_signed_rosters_and_an_old_roster_cannot_undo_th
     asyncio.run(main())
 
 
-def test_a_member_that_missed_a_roster_asks_for_it_when_it_hears_an_unknown_key() -> None:
+def test_a_member_that_was_offline_gets_the_new_roster_when_it_reconnects() -> None:
+    """It asks for the newest roster on every reconnection; a frame signed with a key it does not
+    know yet is refused meanwhile (and would make it ask, too)."""
     clock, bus = sim_links()
     net = Net.make("community", (("controller", Role.CONTROLLER, ()), ("home-a", Role.MANAGER, ())))
     ctrl = net.node("controller", link(bus, clock, "controller"), clock)
@@ -272,7 +275,7 @@ def test_a_member_that_missed_a_roster_asks_for_it_when_it_hears_an_unknown_key(
         home_b = PeerNode("home-b", b_key, v2, net.owner, link(bus, clock, "home-b"), clock)
         await home_b.start()
         got = collect(home_a, Discover)
-        await home_b.send(Address.peer("home-a"), Discover())  # unknown to home-a: refused, roster asked
+        await home_b.send(Address.peer("home-a"), Discover())  # not yet known to home-a: refused
         await settle(clock, 1.0)
         assert home_a.roster.version == 2
         await home_b.send(Address.peer("home-a"), Discover())
@@ -280,3 +283,110 @@ def test_a_member_that_missed_a_roster_asks_for_it_when_it_hears_an_unknown_key(
         assert len(got) == 1 and home_a.stats.rejected.get("unknown_kid") == 1
 
     asyncio.run(main())
+
+
+def test_a_removed_member_is_refused_by_a_device_that_was_offline_when_it_was_removed() -> None:
+    """A removal shows in no other way than a new roster: a device asks for it on reconnecting."""
+    clock, bus = sim_links()
+    members = (("cem", Role.MANAGER, ()), ("old-mgr", Role.MANAGER, ()), ("heater", Role.DEVICE, ()))
+    net = Net.make("home-1", members)
+    cem = net.node("cem", link(bus, clock, "cem"), clock)
+    cem.serve_roster(net.issuer(), republish_s=3600.0)
+    heater_link = link(bus, clock, "heater")
+    heater = WaterHeater(clock)
+    device = PeerDevice(net.node("heater", heater_link, clock), heater)
+    old = net.node("old-mgr", link(bus, clock, "old-mgr"), clock)
+
+    async def main() -> None:
+        await cem.start()
+        await device.start()
+        await old.start()
+        await settle(clock)
+        heater_link.set_up(False)
+        await cem.publish_roster(cem.roster.without("old-mgr"))
+        await settle(clock)
+        heater_link.set_up(True)
+        await settle(clock, 1.5)
+        assert device.node.roster.version == 2
+        attempt = asyncio.ensure_future(old.request("heater", Switch(True, "attacker"), timeout_s=2.0))
+        await settle(clock, 2.5)
+        with pytest.raises(PeerTimeout):  # never obeyed, never answered
+            await attempt
+        assert not heater.on and device.node.stats.rejected.get("unknown_kid") == 1
+        await device.close()
+
+    asyncio.run(main())
+
+
+def test_the_newest_roster_survives_a_restart_and_old_or_stale_rosters_do_not_come_back(
+    tmp_path: Any,
+) -> None:
+    clock, bus = sim_links()
+    net = Net.make(
+        "home-1", (("cem", Role.MANAGER, ()), ("x", Role.MANAGER, ()), ("heater", Role.DEVICE, ()))
+    )
+    issuer = net.issuer()
+    store = tmp_path / "roster.cose"
+    v2 = net.roster.without("x")
+    v2_doc = issuer.sign(v2, clock.now())
+
+    async def main() -> None:
+        node = net.node("heater", link(bus, clock, "heater"), clock, roster_store=store)
+        await node.start()
+        raw = link(bus, clock, "owner-relay")
+        await raw.start()
+        await raw.publish("peers/home-1/roster", v2_doc)
+        await settle(clock)
+        assert node.roster.version == 2 and store.read_bytes() == v2_doc
+        await node.close()
+        # restarted from the provisioned v1 file: the stored v2 wins
+        again = net.node("heater", link(bus, clock, "heater-2"), clock, roster_store=store)
+        assert again.roster.version == 2 and again.roster.member("x") is None
+        # a v3 signed two days ago is too old to be taken from the network
+        await again.start()
+        await clock.advance(2 * 86400.0)
+        await raw.publish(
+            "peers/home-1/roster", issuer.sign(replace(v2, version=3), clock.now() - timedelta(days=2))
+        )
+        await settle(clock)
+        assert again.roster.version == 2 and again.stats.rejected.get("roster") == 1
+        await again.close()
+
+    asyncio.run(main())
+
+
+def test_odd_bodies_and_failing_background_work_are_counted_not_raised() -> None:
+    clock, bus = sim_links()
+    net = Net.make("home-1", MEMBERS)
+    heater = net.node("heater", link(bus, clock, "heater"), clock)
+    cem = net.node("cem", link(bus, clock, "cem"), clock)
+    raw = link(bus, clock, "attacker")
+
+    async def boom() -> None:
+        raise RuntimeError("adapter broke")
+
+    async def main() -> None:
+        await heater.start()
+        await cem.start()
+        await raw.start()
+        for n, body in enumerate(({"to": 10**400, "ok": True}, {"to": 5, "ok": True, "p": -(10**500)})):
+            frame = cem.signer.sign(cbor2.dumps([1, "home-1", "reply", "cem", body]), sequence=10**12 + n,
+                                    issued_at=clock.now(), audience="peer:heater")  # fmt: skip
+            await raw.publish("peers/home-1/peer/heater/reply/cem", frame)
+        heater.spawn(boom())
+        await settle(clock)
+
+    asyncio.run(main())
+    assert heater.stats.rejected.get("malformed_body") == 2
+    assert heater.stats.task_errors == 1
+
+
+def test_only_the_owners_key_may_serve_the_roster() -> None:
+    clock, bus = sim_links()
+    net = Net.make("home-1", MEMBERS)
+    cem = net.node("cem", link(bus, clock, "cem"), clock)
+    from gridedge.home.peers import RosterIssuer
+
+    with pytest.raises(ValueError, match="not the network owner's"):
+        cem.serve_roster(RosterIssuer("home-1", Signer.generate()))
+    cem.serve_roster(net.issuer())

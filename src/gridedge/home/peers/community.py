@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +42,10 @@ from gridedge.home.peers.remote import PeerDirectory, RemoteDevice
 from gridedge.home.peers.sharing import HomeNeed, SharePlan, share_surplus
 from gridedge.model.devices import ControlMode, DeviceKind
 
-__all__ = ["DEFAULT_PRIORITY", "CommunityController", "HomeManager", "HomeTotals"]
+__all__ = ["DEFAULT_PRIORITY", "HISTORY", "CommunityController", "HomeManager", "HomeTotals"]
+
+HISTORY = 1800
+"""Cycles of history the controller keeps (an hour at the default 2 s)."""
 
 _log = logging.getLogger(__name__)
 
@@ -92,7 +96,8 @@ class HomeManager:
         self.net_w: float | None = None
         self.offer_w = 0.0
         self._offer_until: datetime | None = None
-        self.targets: dict[str, float] = {}
+        self.targets: dict[str, float | None] = {}
+        """The last order each managed device obeyed (None: its own control)."""
         self.shared_w = 0.0
         self.absorb_w = 0.0
         self.min_share_w = 0.0
@@ -148,36 +153,45 @@ class HomeManager:
         ]  # fmt: skip
         return sorted(devices, key=lambda d: (order[d.info.kind], d.peer_id))
 
-    def plan(self) -> tuple[dict[str, float], float, float]:
-        """The targets for the managed devices now, the power taken on the offer and how much more
-        the home could absorb (process step of the cycle; no I/O). Also sets `min_share_w`."""
+    def plan(self) -> tuple[dict[str, float | None], float, float]:
+        """The targets for the managed devices now (None: back to the device's own control), the
+        power taken on the offer and how much more the home could absorb (the process step of
+        the cycle; no I/O). Also sets `min_share_w`.
+
+        The home without its managed devices is the meter's net power less what they draw or
+        give now, signs kept: a battery discharging 3 kW into a 500 W load is not 2.5 kW of PV
+        surplus. A device that can also produce (a battery) gets a charging target only from
+        surplus; otherwise it is handed back to its own control, which discharges it into the
+        evening load, rather than held at 0 W."""
         net = self.net_w if self.net_w is not None else 0.0
         managed = self._managed()
-        states = {d.peer_id: d.state() for d in managed}
-        drawing = sum(max(s.power_w, 0.0) for s in states.values() if s is not None and s.online)
-        base = net - drawing  # the home without the managed devices
+        online = {d.peer_id: s for d in managed if (s := d.state()) is not None and s.online}
+        base = net - sum(s.power_w for s in online.values())
         offer = self.offer_now()
         budget = max(0.0, -base) + offer
         budget = min(budget, max(0.0, self.max_import_w - base))
-        targets: dict[str, float] = {}
+        targets: dict[str, float | None] = {}
         headroom = 0.0
+        used = 0.0
         smallest: list[float] = []
         for d in managed:
-            s = states[d.peer_id]
-            if s is None or not s.online:
+            s = online.get(d.peer_id)
+            if s is None:
                 continue  # silent: no order it could answer (a command would only time out)
+            producer = d.info.min_power_w < 0
             if not s.wants_power:
-                targets[d.peer_id] = 0.0
+                targets[d.peer_id] = None if producer else 0.0
                 continue
             steps = [w for w in d.info.steps_w if w > 0]
             smallest.append(min(steps) if steps else d.info.min_running_w)
             top = operating_point(d.info, d.info.max_power_w)
-            give = operating_point(d.info, min(budget, top))
-            give = max(give, 0.0)
-            targets[d.peer_id] = give
+            give = max(operating_point(d.info, min(budget, top)), 0.0)
+            if give > budget + 1e-9:  # the device cannot run this low: leave it off
+                give = 0.0
+            targets[d.peer_id] = None if producer and give <= 0.0 else give
             budget -= give
+            used += give
             headroom += max(0.0, top - give)
-        used = sum(targets.values())
         local = max(0.0, -base)
         shared = min(offer, max(0.0, used - local))
         after = base + used
@@ -204,20 +218,29 @@ class HomeManager:
             self.totals.export_wh += -net * dt_h
         else:
             self.totals.import_wh += net * dt_h
+        for peer_id in [p for p in self.targets if p not in targets]:
+            del self.targets[peer_id]  # offline or gone: order it afresh when it is back
         for peer_id, watts in targets.items():
+            known = peer_id in self.targets
             previous = self.targets.get(peer_id)
-            if (
-                previous is not None
-                and abs(previous - watts) < self.deadband_w
-                and not (watts == 0 < previous)
-            ):
-                continue
+            if watts is None:
+                if known and previous is None:
+                    continue  # already under its own control
+                command = Modulate(reason="own control")
+            else:
+                if (
+                    previous is not None
+                    and abs(previous - watts) < self.deadband_w
+                    and not (watts == 0 < previous)
+                ):
+                    continue
+                command = Modulate(power_w=watts, reason="surplus")
             device = self.directory.get(peer_id)
             if device is None:
                 continue
             self.totals.commands += 1
             try:
-                await device.command(Modulate(power_w=watts, reason="surplus"))
+                await device.command(command)
                 self.targets[peer_id] = watts
             except (DeviceError, ConnectionError) as e:
                 self.totals.refused += 1
@@ -248,8 +271,8 @@ class CommunityStats:
     cycles: int = 0
     offers_sent: int = 0
     last_plan: SharePlan | None = None
-    history: list[tuple[datetime, float, float]] = field(default_factory=list)
-    """(time, community net W, W offered) per cycle."""
+    history: deque[tuple[datetime, float, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    """(time, community net W, W offered) of the last `HISTORY` cycles."""
 
 
 class CommunityController:
@@ -277,16 +300,22 @@ class CommunityController:
         self.on_plan = on_plan
         self.stats = CommunityStats()
         self._homes: dict[str, _Latest] = {}
+        self._offered: dict[str, float] = {}
         self._timer: TimerHandle | None = None
+        self._busy = False
         node.on(HomeSummary, self._on_summary)
 
     def _on_summary(self, received: Received[HomeSummary]) -> None:
         self._homes[received.sender] = _Latest(received.message, self.node.clock.monotonic())
 
     def needs(self) -> list[HomeNeed]:
+        """The fresh summaries of member homes. What a home says it takes on its offer counts only
+        up to the offer it was sent: the shared pool is rebuilt from those claims each cycle, so one
+        home claiming more would make the others import."""
         now = self.node.clock.monotonic()
         return [
-            HomeNeed(home, latest.summary.net_w, latest.summary.absorb_w, latest.summary.shared_w,
+            HomeNeed(home, latest.summary.net_w, latest.summary.absorb_w,
+                     min(max(latest.summary.shared_w, 0.0), self._offered.get(home, 0.0)),
                      self.weights.get(home, 1.0), latest.summary.min_share_w)
             for home, latest in sorted(self._homes.items())
             if now - latest.heard <= self.stale_after_s and self.node.roster.member(home) is not None
@@ -303,14 +332,24 @@ class CommunityController:
 
     def _tick(self) -> None:
         self._timer = self.node.clock.call_later(self.cycle_s, self._tick)
-        self.node.spawn(self.cycle())
+        if not self._busy:  # a slow broker: skip a cycle rather than overlap two
+            self.node.spawn(self.cycle())
 
     async def cycle(self) -> SharePlan:
+        self._busy = True
+        try:
+            return await self._cycle()
+        finally:
+            self._busy = False
+
+    async def _cycle(self) -> SharePlan:
         plan = share_surplus(self.needs(), margin_w=self.margin_w)
         until = self.node.clock.now() + timedelta(seconds=self.offer_valid_s)
         for home, watts in plan.offers.items():
+            offer = round(watts, 1)
+            self._offered[home] = offer
             with contextlib.suppress(ConnectionError):
-                await self.node.send(Address.peer(home), ShareOffer(round(watts, 1), until))
+                await self.node.send(Address.peer(home), ShareOffer(offer, until))
                 self.stats.offers_sent += 1
         self.stats.cycles += 1
         self.stats.last_plan = plan

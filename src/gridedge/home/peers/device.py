@@ -32,14 +32,22 @@ _log = logging.getLogger(__name__)
 
 def operating_point(info: DeviceInfo, watts: float) -> float:
     """The power the device can really run at for a requested `watts`: within its range, on one of
-    its steps (the highest not above the request), and 0 below its lowest running power."""
+    its steps (the highest not above the request; off, 0 W, below the lowest step when its range
+    includes 0), and 0 below its lowest running power. Never more than asked for, unless the
+    device cannot draw that little at all (its range or every step lies above the request)."""
     w = min(max(watts, info.min_power_w), info.max_power_w)
     if info.steps_w:
         fitting = [s for s in info.steps_w if s <= w + 1e-9]
-        return max(fitting) if fitting else min(info.steps_w)
+        if fitting:
+            return max(fitting)
+        return 0.0 if info.min_power_w <= 0.0 else min(info.steps_w)
     if 0 < w < info.min_running_w:
         return 0.0
     return w
+
+
+def _clip(info: DeviceInfo, bound: float | None) -> float | None:
+    return None if bound is None else min(max(bound, info.min_power_w), info.max_power_w)
 
 
 class PeerDevice:
@@ -61,6 +69,7 @@ class PeerDevice:
         self.profile = profile
         self.commands = 0
         self.refused = 0
+        self._last_obeyed: dict[str, int] = {}  # sender -> sequence of the last command obeyed
         self._timer: TimerHandle | None = None
         node.announcement = self.announcement
         node.on(Switch, self._on_switch)
@@ -99,7 +108,7 @@ class PeerDevice:
 
     # --- commands -------------------------------------------------------------------------------
 
-    def _target(self, command: Switch | Modulate) -> Setpoint | str:
+    def _target(self, command: Switch | Modulate) -> Setpoint:
         info, state = self.adapter.info, self.adapter.state()
         now_w = state.power_w if state is not None else 0.0
         if isinstance(command, Switch):
@@ -109,10 +118,14 @@ class PeerDevice:
                 )
             on_w = max(info.steps_w) if info.steps_w else info.max_power_w
             if info.control is ControlMode.POWER and not info.steps_w:
-                return Setpoint(info.device_id, reason=command.reason or "switched on")  # its own control
+                # a modulable device switched on runs under its own control again (a heat pump's
+                # thermostat, a battery's self-consumption): the reply carries no power
+                return Setpoint(info.device_id, reason=command.reason or "switched on")
             return Setpoint(info.device_id, power_w=on_w, reason=command.reason or "switched on")
         if command.power_w is None and command.delta_w is None:
-            return Setpoint(info.device_id, max_w=command.max_w, min_w=command.min_w, reason=command.reason)
+            # bounds alone, within what the device can do (a floor is consumption it is made to draw)
+            lo, hi = _clip(info, command.min_w), _clip(info, command.max_w)
+            return Setpoint(info.device_id, max_w=hi, min_w=lo, reason=command.reason)
         wanted = command.power_w if command.power_w is not None else now_w + (command.delta_w or 0.0)
         if command.max_w is not None:
             wanted = min(wanted, command.max_w)
@@ -126,10 +139,18 @@ class PeerDevice:
         if info.control is ControlMode.NONE:
             self.refused += 1
             return Reply(received.sequence, False, f"{info.device_id} is measured only")
+        # a command older than one already obeyed from the same sender (sequence numbers increase
+        # per sender over all its addresses) must not override it: a group order held back on the
+        # way, arriving after a newer unicast one
+        last = self._last_obeyed.get(received.sender)
+        if last is not None and received.sequence <= last:
+            self.refused += 1
+            return Reply(received.sequence, False, f"stale: #{received.sequence} after #{last}")
         target = self._target(received.message)
-        assert isinstance(target, Setpoint)
         now_w = state.power_w if state is not None else 0.0
-        more = target.power_w is not None and target.power_w > max(now_w, 0.0) + 1.0
+        floor = target.min_w if target.min_w is not None and target.min_w > 0 else None
+        asked = target.power_w if target.power_w is not None else floor
+        more = asked is not None and asked > max(now_w, 0.0) + 1.0
         if more and state is not None and not state.wants_power:
             self.refused += 1
             return Reply(received.sequence, False, f"{info.device_id} does not want power now", now_w)
@@ -138,6 +159,7 @@ class PeerDevice:
         except DeviceError as e:
             self.refused += 1
             return Reply(received.sequence, False, str(e), now_w)
+        self._last_obeyed[received.sender] = received.sequence
         return Reply(received.sequence, True, "", target.power_w)
 
     async def _on_switch(self, received: Received[Switch]) -> Reply:

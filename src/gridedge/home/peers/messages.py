@@ -101,9 +101,15 @@ class _Body:
             if required:
                 raise self._fail(field, "a number")
             return default
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, int | float):
             raise self._fail(field, "a finite number")
-        return float(v)
+        try:
+            f = float(v)  # an integer of 400 digits does not fit: OverflowError
+        except OverflowError:
+            raise self._fail(field, "a finite number") from None
+        if not math.isfinite(f):
+            raise self._fail(field, "a finite number")
+        return f
 
     def req(self, field: str) -> float:
         v = self.num(field, required=True)
@@ -275,19 +281,24 @@ class EnergyData(Message):
             body.text("id"), body.time("at"), body.req("p"), body.flag("online", True), soc,
             body.num("temp"), body.opt_flag("conn"), body.flag("wants", True), body.num("e"),
         )  # fmt: skip
-        slots: list[ProfileSlot] = []
-        for n, raw in enumerate(body.items("profile")):
-            ok = (
-                isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], int)
-                and all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)
-                and raw[1] > 0 and math.isfinite(raw[2])
-            )  # fmt: skip
-            if not ok:
-                raise PeerMessageError("data", f"profile[{n}]", "[start ms, duration s > 0, power W]", raw)
-            slots.append(
-                ProfileSlot(datetime.fromtimestamp(raw[0] / 1000, UTC), float(raw[1]), float(raw[2]))
-            )
-        return cls(state, tuple(slots))
+        slots = tuple(_slot(n, raw) for n, raw in enumerate(body.items("profile")))
+        return cls(state, slots)
+
+
+def _slot(n: int, raw: object) -> ProfileSlot:
+    fail = PeerMessageError("data", f"profile[{n}]", "[start ms, duration s > 0, power W]", raw)
+    if not isinstance(raw, list) or len(raw) != 3 or not isinstance(raw[0], int) or isinstance(raw[0], bool):
+        raise fail
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw[1:]):
+        raise fail
+    try:
+        start = datetime.fromtimestamp(raw[0] / 1000, UTC)
+        duration, power = float(raw[1]), float(raw[2])
+    except (OverflowError, OSError, ValueError):
+        raise fail from None
+    if not (duration > 0 and math.isfinite(duration) and math.isfinite(power)):
+        raise fail
+    return ProfileSlot(start, duration, power)
 
 
 @dataclass(frozen=True, slots=True)

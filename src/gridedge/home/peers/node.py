@@ -16,15 +16,20 @@ each failure counted in `stats.rejected` under its reason and never reaching a h
    expired, bad signature, wrong audience, too old or in the future, replayed sequence);
 4. ``wrong_topic``: the signed network, kind or sender differ from the topic's;
 5. ``role``: the sender's role may not send this kind (`ROLE_MAY_SEND`);
-6. ``malformed``: the body is not a valid message of its kind (`PeerMessageError`, logged with
-   the field).
+6. ``malformed_body``: the body is not a valid message of its kind (`PeerMessageError`, logged
+   with the field).
 
 Replies to `request` are matched by the sender and the command's sequence number; a command
 handler returns the `Reply` and the node sends it back to the commander, unicast.
 
-Membership changes arrive as signed rosters on ``peers/<net>/roster`` (`roster`): a newer version
-replaces the key ring at once; a node that hears an unknown key asks the roster's issuer for the
-current roster (at most every `roster_request_interval_s`).
+Membership changes arrive as signed rosters on ``peers/<net>/roster`` (`roster`), published retained
+by the node holding the issuer, again every minute, and on request: a newer version replaces the
+key ring at once. Every node asks for the newest roster on every (re)connection (a removal or a
+changed role shows in no other way) and when it hears an unknown key (at most every
+`roster_request_interval_s`). A roster from the network must be signed within `roster_max_age`
+(one day; the issuer re-signs every minute), so a captured old roster is soon worthless; with
+`roster_store` the newest adopted roster survives a restart, so one replayed to a restarted node
+cannot bring back a member removed since.
 """
 
 from __future__ import annotations
@@ -33,12 +38,15 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Final, Generic, TypeVar, cast
 
 import cbor2
+from cryptography.hazmat.primitives import serialization
 
 from gridedge.bus.rawlink import LinkEvent, LinkEventKind, RawLink, RawSubscription
 from gridedge.bus.security import Reason, Rejected, Signer, TimeSeededSequence, Verifier
@@ -92,6 +100,10 @@ _WINDOW_UNICAST: Final = 0
 _WINDOW_SHARED: Final = 64
 
 
+def _raw(public_key: Any) -> bytes:
+    return bytes(public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
 def roster_topic(network: str) -> str:
     return f"{ROOT}/{network}/roster"
 
@@ -122,6 +134,7 @@ class PeerStats:
     received: int = 0
     own_echo: int = 0
     handler_errors: int = 0
+    task_errors: int = 0
     roster_version: int = 0
     roster_updates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
@@ -153,6 +166,8 @@ class PeerNode:
         request_timeout_s: float = 5.0,
         max_age: timedelta = timedelta(seconds=30),
         roster_request_interval_s: float = 10.0,
+        roster_max_age: timedelta = timedelta(days=1),
+        roster_store: str | Path | None = None,
     ) -> None:
         self.peer_id = check_name("peer id", peer_id)
         self.network = roster.network
@@ -162,9 +177,13 @@ class PeerNode:
         self.request_timeout_s = request_timeout_s
         self.stats = PeerStats(roster_version=roster.version)
         owner_key, owner_kid = (owner.public_key, owner.kid) if isinstance(owner, Signer) else owner
-        self._owner_verifier = owner_verifier(self.network, owner_key, owner_kid)
+        self._owner: tuple[Any, bytes] = (owner_key, owner_kid)
+        self._owner_verifier = owner_verifier(self.network, owner_key, owner_kid, max_age=roster_max_age)
         self._self_in(roster)
         self._roster = roster
+        self._store = Path(roster_store) if roster_store is not None else None
+        if self._store is not None and self._store.exists():
+            self._load_stored(owner_key, owner_kid)
         self._sequence = TimeSeededSequence()
         self._max_age = max_age
         self._verifiers: dict[str, Verifier] = {}
@@ -177,7 +196,12 @@ class PeerNode:
         self._roster_doc: bytes | None = None
         self._republish: TimerHandle | None = None
         self._last_roster_request = -1e18
+        self._last_roster_answer = -1e18
+        self._answer_due = False
+        self._last_roster_warning = -1e18
         self._roster_request_interval_s = roster_request_interval_s
+        self.on_roster: list[Callable[[Roster], object]] = []
+        """Called with every newer roster this node adopts (a directory drops removed members)."""
         self.on(Discover, self._on_discover)
         self.announcement: Callable[[], Announce] | None = None
         """What this node says when asked to announce itself (set by devices and managers)."""
@@ -241,13 +265,49 @@ class PeerNode:
         self.stats.roster_updates += 1
         if self._started:
             self._sync_subscriptions()
+        for hook in list(self.on_roster):
+            hook(roster)
         return True
+
+    def _load_stored(self, owner_key: Any, owner_kid: bytes) -> None:
+        """The newest roster this node adopted before a restart (`roster_store`), so that an old
+        roster replayed to a restarted node cannot bring back a member removed since."""
+        assert self._store is not None
+        try:
+            data = self._store.read_bytes()
+            stored = open_roster(data, owner_verifier(self.network, owner_key, owner_kid), self.network,
+                                 self.clock.now())  # fmt: skip
+        except (OSError, RosterError) as e:
+            _log.warning("%s: stored roster %s not used: %s", self.peer_id, self._store, e)
+            return
+        if stored.version > self._roster.version:
+            self._self_in(stored)
+            self._roster = stored
+            self.stats.roster_version = stored.version
+
+    def _persist(self, data: bytes) -> None:
+        if self._store is None:
+            return
+        tmp = self._store.with_name(self._store.name + ".tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, self._store)
+        except OSError as e:
+            _log.error(
+                "%s: cannot keep roster v%d in %s: %s", self.peer_id, self._roster.version, self._store, e
+            )
 
     def serve_roster(self, issuer: RosterIssuer, *, republish_s: float = 60.0) -> None:
         """Make this node the roster's distributor: it signs the current roster with the owner's
         key, publishes it now, every `republish_s`, and when a member asks."""
         if issuer.network != self.network:
             raise ValueError(f"issuer signs for {issuer.network!r}, this node is on {self.network!r}")
+        key, kid = self._owner
+        if issuer.owner.kid != kid or _raw(issuer.owner.public_key) != _raw(key):
+            raise ValueError(
+                f"the issuer's key (kid {issuer.owner.kid.hex()}) is not the network owner's"
+                f" (kid {kid.hex()}): members would refuse every roster it signs"
+            )
         self._issuer = issuer
         self._republish_s = republish_s
 
@@ -260,7 +320,8 @@ class PeerNode:
                 raise ValueError(f"roster version {roster.version} is not newer than {self._roster.version}")
             self.adopt(roster)
         self._roster_doc = self._issuer.sign(self._roster, self.clock.now())
-        await self._publish_raw(roster_topic(self.network), self._roster_doc)
+        self._persist(self._roster_doc)
+        await self._publish_raw(roster_topic(self.network), self._roster_doc, retain=True)
 
     def _schedule_republish(self) -> None:
         if self._issuer is None:
@@ -272,37 +333,62 @@ class PeerNode:
         self._republish = self.clock.call_later(self._republish_s, fire)
 
     async def _republish_now(self) -> None:
-        with contextlib.suppress(ConnectionError):
-            await self.publish_roster()
-        self._schedule_republish()
+        try:
+            with contextlib.suppress(ConnectionError):
+                await self.publish_roster()
+        finally:
+            self._schedule_republish()
 
     def _on_roster(self, data: bytes) -> None:
-        if self._issuer is not None and data == b"?":
-            if self.clock.monotonic() - self._last_roster_request >= 1.0:  # answer at most once a second
-                self._last_roster_request = self.clock.monotonic()
-                self.spawn(self._republish_quiet())
-            return
         if data == b"?":
+            if self._issuer is not None:
+                self._answer_roster_request()
             return
         try:
             roster = open_roster(data, self._owner_verifier, self.network, self.clock.now())
         except RosterError as e:
-            self.stats.reject("roster")
-            _log.warning("%s: roster refused: %s", self.peer_id, e)
+            self._roster_refused(str(e))
             return
         try:
-            self.adopt(roster)
+            if self.adopt(roster):
+                self._persist(data)
         except ValueError as e:
-            self.stats.reject("roster")
-            _log.warning("%s: roster v%d refused: %s", self.peer_id, roster.version, e)
+            self._roster_refused(f"v{roster.version}: {e}")
+
+    def _answer_roster_request(self) -> None:
+        """Re-publish the roster for a member that asked: at once, or, within a second of the last
+        answer, once at the end of that second for every request that came meanwhile (anyone on
+        the broker can ask; a signature a second is all it costs)."""
+        if self._answer_due:
+            return
+        wait = self._last_roster_answer + 1.0 - self.clock.monotonic()
+
+        def answer() -> None:
+            self._answer_due = False
+            self._last_roster_answer = self.clock.monotonic()
+            self.spawn(self._republish_quiet())
+
+        if wait <= 0:
+            answer()
+        else:
+            self._answer_due = True
+            self.clock.call_later(wait, answer)
+
+    def _roster_refused(self, why: str) -> None:
+        """Count every refused roster; log at most one a minute (anyone on the broker can send them)."""
+        self.stats.reject("roster")
+        now = self.clock.monotonic()
+        if now - self._last_roster_warning >= 60.0:
+            self._last_roster_warning = now
+            _log.warning("%s: roster refused: %s", self.peer_id, why)
 
     async def _republish_quiet(self) -> None:
         with contextlib.suppress(ConnectionError):
             await self.publish_roster()
 
-    def _ask_roster(self) -> None:
+    def _ask_roster(self, *, force: bool = False) -> None:
         now = self.clock.monotonic()
-        if now - self._last_roster_request < self._roster_request_interval_s:
+        if not force and now - self._last_roster_request < self._roster_request_interval_s:
             return
         self._last_roster_request = now
         self.spawn(self._publish_quiet(roster_topic(self.network), b"?"))
@@ -343,9 +429,7 @@ class PeerNode:
         if self.link.up and not self._connections:  # already connected before we listened
             self._connected()
         if self._issuer is not None:
-            self.spawn(self._republish_now())
-        elif not self.member:
-            self._ask_roster()
+            self._schedule_republish()
 
     def _on_link(self, event: LinkEvent) -> None:
         if event.kind is LinkEventKind.CONNECTED and self._started:
@@ -363,6 +447,12 @@ class PeerNode:
         if wait is not None:
             with contextlib.suppress(TimeoutError):
                 await wait(10.0)
+        # membership first: the issuer (re)publishes the roster, everyone else asks for the newest
+        # one, since a removal or a changed role shows in no other way
+        if self._issuer is not None:
+            await self._republish_quiet()
+        else:
+            self._ask_roster(force=True)
         if self.announcement is not None:
             await self._publish_announce()
         for hook in list(self.on_connect):
@@ -387,9 +477,20 @@ class PeerNode:
                 await task
 
     def spawn(self, coro: Awaitable[Any]) -> None:
+        """Run `coro` in the background, owned by this node (cancelled by `close`); an exception
+        it raises is logged and counted in `stats.task_errors`, never lost."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.stats.task_errors += 1
+            _log.error("%s: background task failed", self.peer_id, exc_info=error)
 
     # --- sending --------------------------------------------------------------------------------
 
@@ -408,9 +509,9 @@ class PeerNode:
         await self._publish_raw(topic, frame)
         return seq
 
-    async def _publish_raw(self, topic: str, data: bytes) -> None:
+    async def _publish_raw(self, topic: str, data: bytes, *, retain: bool = False) -> None:
         try:
-            await self.link.publish(topic, data)
+            await self.link.publish(topic, data, retain=retain)
         except ConnectionError:
             self.stats.send_failures += 1
             raise
@@ -492,6 +593,10 @@ class PeerNode:
         except PeerMessageError as e:
             self.stats.reject(MALFORMED_BODY)
             _log.warning("%s: %s from %s: %s", self.peer_id, parts.kind, parts.source, e)
+            return
+        except Exception as e:  # a body the checks did not foresee: still refused, never raised
+            self.stats.reject(MALFORMED_BODY)
+            _log.warning("%s: %s from %s: %r", self.peer_id, parts.kind, parts.source, e)
             return
         self.stats.received += 1
         received = Received(parts.source, member.role, to, verified.sequence, verified.issued_at, message)

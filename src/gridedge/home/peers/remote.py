@@ -7,13 +7,16 @@ device exactly as it steers an S2 heat pump or an OCPP charger: `apply` sends a 
 returns when the device replied, raising `DeviceError` with the device's answer otherwise.
 
 A device that has not reported for `stale_after_s` is reported offline; one removed from the
-roster is dropped from the directory and the registry.
+roster is dropped from the directory and the registry as soon as the new roster is adopted. A peer
+whose id is already taken in the registry by another device (an S2 heat pump, an OCPP charger) is
+refused and listed in `collisions`: it must not take that device's place and its orders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator
 
 from gridedge.home.devices.adapter import DeviceError
@@ -24,6 +27,8 @@ from gridedge.home.peers.node import PeerNode, PeerTimeout, Received
 from gridedge.model.devices import DeviceInfo, DeviceState, Protocol, Setpoint
 
 __all__ = ["PeerDirectory", "RemoteDevice"]
+
+_log = logging.getLogger(__name__)
 
 
 class RemoteDevice:
@@ -84,9 +89,13 @@ class PeerDirectory:
         self.registry = registry
         self.stale_after_s = stale_after_s
         self._devices: dict[str, RemoteDevice] = {}
+        self._asked: set[str] = set()
+        self.collisions: list[str] = []
+        """Peer ids refused because the registry already holds another device of that id."""
         self.listeners: list[Callable[[RemoteDevice, DeviceState], object]] = []
         node.on(Announce, self._on_announce)
         node.on(EnergyData, self._on_data)
+        node.on_roster.append(lambda _roster: self._prune())
 
     def __iter__(self) -> Iterator[RemoteDevice]:
         return iter(list(self._devices.values()))
@@ -115,31 +124,45 @@ class PeerDirectory:
         if received.role is not Role.DEVICE or a.device is None:
             return
         device = self._devices.get(received.sender)
-        if device is None:
-            device = RemoteDevice(self.node, received.sender, a.device, self.stale_after_s)
-            self._devices[received.sender] = device
-            if self.registry is not None:
-                self.registry.add(device)
-        else:
+        if device is not None:
             device._update(a.device, None)
+            return
+        if self.registry is not None and received.sender in self.registry:
+            # an S2 heat pump or OCPP charger of that id is already steered: a peer must not take
+            # its place (and its limits with it)
+            if received.sender not in self.collisions:
+                self.collisions.append(received.sender)
+                _log.warning("%s: peer device %r refused: the registry already has a device of that id",
+                             self.node.peer_id, received.sender)  # fmt: skip
+            return
+        device = RemoteDevice(self.node, received.sender, a.device, self.stale_after_s)
+        self._devices[received.sender] = device
+        self._asked.discard(received.sender)
+        if self.registry is not None:
+            self.registry.add(device)
 
     def _on_data(self, received: Received[EnergyData]) -> None:
         device = self._devices.get(received.sender)
         if device is None:
-            if received.role is Role.DEVICE:
-                self.node.spawn(self._ask(received.sender))  # data before its announcement
+            if received.role is Role.DEVICE and received.sender not in self._asked:
+                self._asked.add(received.sender)  # data before its announcement: ask it, once
+                self.node.spawn(self._ask(received.sender))
             return
         device._update(None, received.message.state)
         for listener in self.listeners:
             listener(device, received.message.state)
-        self._prune()
 
     async def _ask(self, peer_id: str) -> None:
         with contextlib.suppress(ConnectionError):
             await self.node.send(Address.peer(peer_id), Discover())
 
     def _prune(self) -> None:
+        """Drop the devices the newest roster no longer lists (from the registry too)."""
         for peer_id in [p for p in self._devices if self.node.roster.member(p) is None]:
-            del self._devices[peer_id]
-            if self.registry is not None and peer_id in self.registry:
+            device = self._devices.pop(peer_id)
+            if (
+                self.registry is not None
+                and peer_id in self.registry
+                and self.registry.get(peer_id) is device
+            ):
                 self.registry.remove(peer_id)

@@ -46,8 +46,8 @@ __all__ = [
 ]
 
 ROSTER_MAX_AGE: Final = timedelta(days=3650)
-"""A roster stays valid until a newer version replaces it; what bounds a replayed old roster is
-its version, not its age."""
+"""How old the roster file a member is provisioned with may be: it stays valid until a newer version
+replaces it. Rosters heard on the network must be fresh (`PeerNode(roster_max_age=...)`)."""
 
 
 class RosterError(ValueError):
@@ -175,7 +175,7 @@ class Roster:
                         expiry,
                     )
                 )
-            except (TypeError, ValueError) as e:
+            except (TypeError, ValueError, OverflowError, OSError) as e:
                 raise RosterError(f"roster.members[{n}]: {e}") from None
         try:
             return cls(doc["net"], doc["v"], tuple(members))
@@ -202,14 +202,16 @@ class RosterIssuer:
         )
 
 
-def owner_verifier(network: str, owner_key: Ed25519PublicKey, owner_kid: bytes) -> Verifier:
+def owner_verifier(
+    network: str, owner_key: Ed25519PublicKey, owner_kid: bytes, *, max_age: timedelta = ROSTER_MAX_AGE
+) -> Verifier:
     """A verifier for roster documents of `network` (keeps the replay state of the owner's
-    signatures; the version check is `open_roster`'s caller's)."""
+    signatures; the version check is `open_roster`'s caller's). `max_age` bounds how long ago a
+    roster may have been signed: long for the file a member is provisioned with, short for rosters
+    heard on the network (`PeerNode`), which the issuer re-signs every minute."""
     ring = KeyRing()
     ring.provision(owner_key, kid=owner_kid, sources=(owner_source(network),))
-    return Verifier(
-        ring, audience=_audience(network), max_age=ROSTER_MAX_AGE, max_future=timedelta(minutes=5)
-    )
+    return Verifier(ring, audience=_audience(network), max_age=max_age, max_future=timedelta(minutes=5))
 
 
 def claimed_network(data: bytes) -> str:

@@ -24,10 +24,15 @@ surplus into grid import.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["HomeNeed", "SharePlan", "share_surplus"]
+__all__ = ["MIN_WEIGHT", "HomeNeed", "SharePlan", "share_surplus"]
+
+MIN_WEIGHT: Final = 1e-6
+"""Weights below this (and non-finite ones) exclude a home: they carry no usable sharing key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +73,19 @@ def share_surplus(homes: Sequence[HomeNeed], *, margin_w: float = 100.0) -> Shar
     net = sum(h.net_w for h in homes)
     pool = max(0.0, -net + sum(h.shared_w for h in homes) - margin_w)
     offers = {h.home: 0.0 for h in homes}
-    eligible = [h for h in homes if h.weight > 0 and h.absorb_w + h.shared_w > 0]
+    # a weight must be a usable number (a tiny one would send the bisection bound to infinity), and a
+    # home that cannot take its own smallest block at all cannot use any share
+    eligible = [
+        h for h in homes
+        if math.isfinite(h.weight) and h.weight >= MIN_WEIGHT and h.absorb_w + h.shared_w > 0
+        and h.absorb_w + h.shared_w >= h.min_w
+    ]  # fmt: skip
     floor: dict[str, float] = {}
     cap: dict[str, float] = {}
     left = pool
     for h in sorted(eligible, key=lambda h: (h.min_w, h.home)):
         capacity = h.absorb_w + h.shared_w
-        need = min(max(h.min_w, 0.0), capacity)
+        need = max(h.min_w, 0.0)
         if need <= left:
             floor[h.home], cap[h.home] = need, capacity
             left -= need
