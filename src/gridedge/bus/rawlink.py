@@ -305,9 +305,15 @@ class MqttRawLink(_Listeners):
         await self.close()
 
     async def close(self) -> None:
-        """Disconnect (with DISCONNECT) and stop reconnecting."""
+        """Disconnect (with DISCONNECT) and stop reconnecting. Unsubscriptions still on their way are
+        given up to a second to be confirmed first: cut off, the broker's late UNSUBACK makes aiomqtt
+        log a KeyError traceback."""
         if self._closed:
             return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                while self.up and self._acked - {s.filter.pattern for s in self._subs}:
+                    await asyncio.sleep(0.01)
         self._closed = True
         if self._task is not None:
             self._task.cancel()
