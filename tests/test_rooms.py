@@ -24,9 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "sim": {"sim", "model", "clock", "physics", "ports", "bus"},
     "home": {"home", "model", "clock", "physics", "bus", "ports", "store"},
     "grid": {"grid", "model", "clock", "bus", "store"},
+    "web": {"web", "model", "clock", "bus", "store", "home", "grid", "sim", "physics", "ports"},
 }
 """Room -> the rooms it may import. The simulator serves the meter's ports with the ports' own
-encoders; the home side reads meters through the ports and stores through the store."""
+encoders; the home side reads meters through the ports and stores through the store; the web room
+shows both sides (it is an edge, like the CLI), and no room imports it."""
 
 
 def _imports(path: Path) -> set[str]:
