@@ -2,7 +2,6 @@
 without logging in, roles bound what a user may do, cookies need the anti-forgery header, expiry runs
 on the injected clock."""
 
-
 import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
