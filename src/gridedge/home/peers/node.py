@@ -198,6 +198,7 @@ class PeerNode:
         self._last_roster_request = -1e18
         self._last_roster_answer = -1e18
         self._answer_due = False
+        self._answer_timer: TimerHandle | None = None
         self._last_roster_warning = -1e18
         self._roster_request_interval_s = roster_request_interval_s
         self.on_roster: list[Callable[[Roster], object]] = []
@@ -324,7 +325,7 @@ class PeerNode:
         await self._publish_raw(roster_topic(self.network), self._roster_doc, retain=True)
 
     def _schedule_republish(self) -> None:
-        if self._issuer is None:
+        if self._issuer is None or not self._started:
             return
 
         def fire() -> None:
@@ -372,7 +373,7 @@ class PeerNode:
             answer()
         else:
             self._answer_due = True
-            self.clock.call_later(wait, answer)
+            self._answer_timer = self.clock.call_later(wait, answer)
 
     def _roster_refused(self, why: str) -> None:
         """Count every refused roster; log at most one a minute (anyone on the broker can send them)."""
@@ -463,8 +464,9 @@ class PeerNode:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
-        if self._republish is not None:
-            self._republish.cancel()
+        for timer in (self._republish, self._answer_timer):
+            if timer is not None:
+                timer.cancel()
         for sub in self._subs.values():
             sub.close()
         self._subs.clear()
