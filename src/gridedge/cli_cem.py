@@ -5,6 +5,7 @@
                  [--prices FILE|URL] [--mqtt HOST:PORT [--mqtt-prefix P] [--grid-keys FILE] [--site-key FILE]]
                  [--peers-roster FILE --peers-owner FILE --peers-key FILE [--peers-id ID]
                   [--peers-mqtt HOST:PORT] [--peers-prefix P]]
+                 [--ha-mqtt HOST:PORT [--ha-prefix P] [--ha-state-prefix P] [--ha-every S]]
                  [--status-every S] [--duration S] [--json]
 
 The site scenario (docs/scenario.md) names the meter port (`[cem.meter]`, or the source flags,
@@ -29,6 +30,13 @@ With `--peers-roster` the energy manager joins its home's peer network (`home.pe
 as a manager: devices heard there (`PeerDevice`s: any device behind a Chain2Net-style peer) join its
 registry and get its orders over signed frames, and the grid connection's power goes out to the
 network every second. The status then carries a `peers` entry.
+
+With `--ha-mqtt` the site and every device behind it appear in Home Assistant by themselves
+(`home.ha`, docs/home-assistant.md): MQTT discovery configs under `--ha-prefix` (Home
+Assistant's discovery prefix, `homeassistant` by default), states every `--ha-every` seconds,
+availability with a last will. Each device gets a "Managed by gridedge" switch: OFF takes it out
+of the energy manager's registry (no plan, no setpoints; it runs on its own and its readings stay
+visible), ON gives it back. The status then carries a `home_assistant` entry.
 
 A status line (or JSON object) goes to stdout every
 `--status-every` seconds; logs go to stderr. Ctrl-C or SIGTERM stops it cleanly (devices keep
@@ -57,6 +65,8 @@ if TYPE_CHECKING:
     from gridedge.bus.security import KeyRing, Signer
     from gridedge.clock import Clock
     from gridedge.home.cem.service import CemService
+    from gridedge.home.ha.publisher import HaCommand, HaSnapshot
+    from gridedge.model.devices import DeviceInfo
     from gridedge.model.overload import OverloadWarning
     from gridedge.model.reading import MeterReading
 
@@ -154,6 +164,21 @@ def add_cem_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )  # fmt: skip
     peers.add_argument(
         "--peers-store", metavar="FILE", help="keep the newest roster heard, for restarts (default: none)"
+    )
+    ha = p.add_argument_group("Home Assistant (docs/home-assistant.md)")
+    ha.add_argument(
+        "--ha-mqtt", metavar="HOST:PORT", help="Home Assistant's MQTT broker: announce sensors and controls"
+    )
+    ha.add_argument(
+        "--ha-prefix", default="homeassistant", metavar="P",
+        help="Home Assistant's MQTT discovery prefix (default homeassistant)",
+    )  # fmt: skip
+    ha.add_argument(
+        "--ha-state-prefix", default="gridedge", metavar="P",
+        help="topic prefix of gridedge's state, availability and command topics (default gridedge)",
+    )  # fmt: skip
+    ha.add_argument(
+        "--ha-every", type=float, default=10.0, metavar="S", help="state publishing interval (default 10 s)"
     )
     p.add_argument(
         "--status-every", type=float, default=10.0, metavar="S", help="status interval (default 10 s)"
@@ -263,6 +288,10 @@ def cmd_cem(args: argparse.Namespace) -> int:
                 return _fail(f"--openadr-keys: {exc}")
         else:
             log.warning("no --openadr-keys: the service provider's events are NOT authenticated")
+    if args.ha_mqtt:
+        problem = _ha_problem(args)
+        if problem is not None:
+            return _fail(problem)
     args.peer_node = None
     if args.peers_roster:
         node = _peer_node(args)
@@ -306,6 +335,24 @@ def _peer_node(args: argparse.Namespace) -> Any:
         except (KeyFileError, ValueError) as exc:
             return f"--peers-issuer-key: {exc}"
     return node
+
+
+def _ha_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the Home Assistant flags, or None."""
+    from gridedge.home.ha.discovery import HaTopics
+    from gridedge.ports.p1.readers import parse_host_port
+
+    try:
+        parse_host_port(args.ha_mqtt)
+    except ValueError as exc:
+        return f"--ha-mqtt: {exc}"
+    try:
+        HaTopics("site", args.ha_prefix, args.ha_state_prefix)
+    except ValueError as exc:
+        return f"--ha-prefix/--ha-state-prefix: {exc}"
+    if not (math.isfinite(args.ha_every) and args.ha_every > 0):
+        return f"--ha-every must be positive, got {args.ha_every}"
+    return None
 
 
 def _chain2_problem(args: argparse.Namespace) -> str | None:
@@ -514,6 +561,9 @@ async def _run_service(
         await peers.start()
         print(f"peer network {node.network} as {node.peer_id} on {args.peers_mqtt or args.mqtt}",
               file=sys.stderr, flush=True)  # fmt: skip
+    ha = None
+    if getattr(args, "ha_mqtt", None):
+        ha = asyncio.ensure_future(_home_assistant(service, args, stop, security))
     try:
         await service.run(stop)
     except OSError as exc:
@@ -526,11 +576,170 @@ async def _run_service(
             await ven
         if chain2 is not None:
             await chain2
+        if ha is not None:
+            await ha
         _print(service, args, security, final=True)
         if peers is not None:
             await peers.close()
             await peers.node.link.close()
     return EXIT_OK
+
+
+class ManagedDevices:
+    """The "Managed by gridedge" switches of Home Assistant: a device switched OFF is taken out of
+    the service's registry and parked here (the planner and the control cycle no longer see it,
+    so it gets no setpoints and runs on its own fallbacks; its adapter keeps its protocol session,
+    so its readings stay visible in Home Assistant); ON puts the same adapter back. A parked device
+    that reconnects (its protocol registers a new adapter) is parked again at once.
+
+    A grid operator's limit comes first (§14a EnWG, LPC/LPP): while a limit or the failsafe applies,
+    switching a device OFF is refused, and devices parked before are put back under management
+    (`restore_under_limit`, checked every second), since an unmanaged device's power is outside the
+    limit guard's reach.
+    """
+
+    def __init__(self, service: CemService) -> None:
+        from gridedge.home.devices.adapter import DeviceAdapter
+
+        self.service = service
+        self.parked: dict[str, tuple[DeviceAdapter, str | None]] = {}
+        self._stop = service.registry.listen(self._on_device)
+
+    def close(self) -> None:
+        self._stop()
+
+    def _on_device(self, info: DeviceInfo, added: bool) -> None:
+        did = info.device_id
+        if added and did in self.parked:
+            registry = self.service.registry
+            adapter = registry.get(did)
+            self.parked[did] = (adapter, self.parked[did][1])
+
+            def park_again() -> None:
+                if did in registry and did in self.parked:
+                    registry.remove(did)
+
+            # not from inside the registry's own listener loop: the other listeners hear `added` first
+            asyncio.get_running_loop().call_soon(park_again)
+
+    def command(self, command: HaCommand) -> str | None:
+        """`HomeAssistantBridge.on_command`: None when done, or why not."""
+        from gridedge.home.ha.discovery import CONTROL_MANAGED
+
+        did = command.device_id
+        if command.control != CONTROL_MANAGED or did is None:
+            return f"{command.control}: not a control of gridedge cem"
+        registry = self.service.registry
+        if command.value:
+            parked = self.parked.pop(did, None)
+            if parked is not None and did not in registry:
+                registry.add(parked[0])
+                log.info("Home Assistant: %s is managed by gridedge again", did)
+            return None if parked is not None or did in registry else f"no device {did!r}"
+        if did in self.parked:
+            return None
+        if did not in registry:
+            return f"no device {did!r}"
+        limited = self.grid_limited()
+        if limited is not None:
+            return f"refused while the grid operator's limit applies ({limited})"
+        self.parked[did] = (registry.get(did), self.service.binding.by_id.get(did))
+        registry.remove(did)
+        log.warning("Home Assistant: %s is no longer managed by gridedge (it runs on its own)", did)
+        return None
+
+
+    def grid_limited(self) -> str | None:
+        """Which grid limit applies now (LPC/LPP limited or failsafe), or None."""
+        from gridedge.model.limits import Direction, LpcState
+
+        for direction in (Direction.CONSUMPTION, Direction.PRODUCTION):
+            report = self.service.grid.report(direction)
+            if report is not None and report.state in (LpcState.LIMITED, LpcState.FAILSAFE):
+                return f"{direction.value} {report.state.value}"
+        return None
+
+    def restore_under_limit(self) -> list[str]:
+        """Put every parked device back under management while a grid limit applies."""
+        if not self.parked or self.grid_limited() is None:
+            return []
+        back = []
+        for did, (adapter, _) in list(self.parked.items()):
+            del self.parked[did]
+            if did not in self.service.registry:
+                self.service.registry.add(adapter)
+            back.append(did)
+            log.warning("a grid limit applies: %s is managed by gridedge again", did)
+        return back
+
+
+def ha_snapshot(
+    service: CemService, security: CommandSecurity | None = None, managed: ManagedDevices | None = None
+) -> HaSnapshot:
+    """What `HomeAssistantBridge` shows: the status record as the site's state document, the
+    meter's energy registers, and every device (parked ones as not managed)."""
+    from gridedge.home.ha.discovery import HaDevice, site_state_document
+    from gridedge.home.ha.publisher import HaSnapshot
+
+    rec = status_record(service, security)
+    reading = service.loop.reading
+    site = site_state_document(
+        rec,
+        energy_import_kwh=None if reading is None else reading.energy_import_total_kwh,
+        energy_export_kwh=None if reading is None else reading.energy_export_total_kwh,
+        now=service.clock.now(),
+    )
+    devices = [
+        HaDevice(a.info, a.state(), service.binding.by_id.get(a.info.device_id)) for a in service.registry
+    ]
+    if managed is not None:
+        devices += [
+            HaDevice(a.info, a.state(), name, managed=False)
+            for did, (a, name) in managed.parked.items()
+            if did not in service.registry
+        ]
+    return HaSnapshot(site, tuple(devices))
+
+
+async def _home_assistant(
+    service: CemService, args: argparse.Namespace, stop: asyncio.Event, security: CommandSecurity | None
+) -> None:
+    """The site's entities in Home Assistant until `stop`."""
+    from gridedge.home.ha.discovery import HaTopics
+    from gridedge.home.ha.publisher import HaMqttLink, HomeAssistantBridge
+    from gridedge.ports.p1.readers import parse_host_port
+
+    host, port = parse_host_port(args.ha_mqtt)
+    topics = HaTopics(service.site_id, args.ha_prefix, args.ha_state_prefix)
+    link = HaMqttLink(
+        service.clock, host=host, port=port, will_topic=topics.availability,
+        client_id=f"gridedge-ha-{topics.node_id}-{args.ha_state_prefix.replace('/', '-')}",
+    )  # fmt: skip
+    managed = ManagedDevices(service)
+    bridge = HomeAssistantBridge(
+        link, service.clock, service.site_id, args.ha_prefix, args.ha_state_prefix, on_command=managed.command
+    )
+    args.ha_bridge = bridge
+    args.ha_managed = managed
+    stop_listen = service.registry.listen(lambda info, added: bridge.wake())
+    print(f"Home Assistant discovery ({args.ha_prefix}) on {args.ha_mqtt}", file=sys.stderr, flush=True)
+    async def guard() -> None:
+        while not stop.is_set():
+            if managed.restore_under_limit():
+                bridge.wake()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+    watch = asyncio.ensure_future(guard())
+    try:
+        await bridge.run(lambda: ha_snapshot(service, security, managed), stop, args.ha_every)
+    finally:
+        stop_listen()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        managed.close()
+        await link.close()
 
 
 async def _ven(service: CemService, args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -674,6 +883,15 @@ def _print(
             "network": link.node.network, "roster_version": st.roster_version,
             "devices": sorted(d.peer_id for d in link.directory), "received": st.received,
             "grid_reports": link.reports, "rejected": dict(st.rejected),
+        }  # fmt: skip
+    bridge = getattr(args, "ha_bridge", None)
+    if bridge is not None:
+        hs = bridge.stats
+        rec["home_assistant"] = {
+            "link_up": bridge.link.up, "configs_published": hs.configs_published,
+            "configs_deleted": hs.configs_deleted, "states_published": hs.states_published,
+            "births": hs.births, "commands": hs.commands, "refused": dict(hs.refused),
+            "unmanaged": sorted(args.ha_managed.parked),
         }  # fmt: skip
     if final:
         rec["final"] = True
