@@ -230,7 +230,9 @@ class MqttRawLink(_Listeners):
     the broker keeps the subscriptions and queues QoS 1 messages (the head-end's acks) while the
     link is down (MQTT 5 §3.1.2.11.2 Session Expiry; 3.1.1 §3.1.2.4 Clean Session 0).
     `publish_timeout_s` bounds the wait for a PUBACK on a connection that is silently dead
-    (before keep-alive notices, MQTT 5 §3.1.2.10: 1.5 x keep-alive).
+    (before keep-alive notices, MQTT 5 §3.1.2.10: 1.5 x keep-alive). `will` = (topic, payload) is
+    the last will the broker publishes, retained at QoS 1, when the connection dies without a clean
+    DISCONNECT (MQTT 5 §3.1.2.5): an availability topic's "offline".
     """
 
     def __init__(
@@ -251,6 +253,7 @@ class MqttRawLink(_Listeners):
         backoff_max_s: float = 60.0,
         username: str | None = None,
         password: str | None = None,
+        will: tuple[str, bytes] | None = None,
     ) -> None:
         super().__init__(clock)
         if persistent_session and not client_id:
@@ -268,6 +271,9 @@ class MqttRawLink(_Listeners):
         self._publish_timeout_s = publish_timeout_s
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._username, self._password = username, password
+        if will is not None:
+            validate_topic(will[0])
+        self._will = will
         self._subs: list[_MqttSub] = []
         self._acked: set[str] = set()  # filters the broker confirmed on this connection
         self._refused: set[str] = set()  # ... and those it refused (not asked again on it)
@@ -384,6 +390,11 @@ class MqttRawLink(_Listeners):
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
+        will = None
+        if self._will is not None:  # MQTT 5 §3.1.2.5: the broker publishes it if we vanish
+            topic, payload = self._will
+            will = aiomqtt.Will(self._prefix + topic, payload, qos=1, retain=True)
+
         if self._protocol == 5:
             properties = None
             if self._persistent:
@@ -392,12 +403,12 @@ class MqttRawLink(_Listeners):
             return aiomqtt.Client(
                 self._host, self._port, identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
                 clean_start=not self._persistent, properties=properties, keepalive=self._keepalive_s,
-                timeout=self._connect_timeout_s, username=self._username, password=self._password,
+                timeout=self._connect_timeout_s, username=self._username, password=self._password, will=will,
             )  # fmt: skip
         return aiomqtt.Client(
             self._host, self._port, identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V311,
             clean_session=not self._persistent, keepalive=self._keepalive_s,
-            timeout=self._connect_timeout_s, username=self._username, password=self._password,
+            timeout=self._connect_timeout_s, username=self._username, password=self._password, will=will,
         )  # fmt: skip
 
     async def _run(self) -> None:

@@ -351,17 +351,8 @@ class HaMqttLink(MqttRawLink):
     """`MqttRawLink` with a last will: the broker publishes `offline` (retained, QoS 1) on the
     bridge's availability topic when the connection dies without a clean DISCONNECT (MQTT 5
     §3.1.2.5), which is how HA's availability is meant to work ("Birth and last will messages").
-
-    `MqttRawLink` has no will option of its own; this sets it on the client it creates for every
-    connection. Keyword arguments go to `MqttRawLink`.
+    Keyword arguments go to `MqttRawLink`.
     """
 
     def __init__(self, clock: Clock, *, will_topic: str, will_payload: bytes = b"offline", **kw: Any) -> None:
-        super().__init__(clock, **kw)
-        self._will = (will_topic, will_payload)
-
-    def _new_client(self) -> Any:
-        client = super()._new_client()
-        topic, payload = self._will
-        client._client.will_set(self._prefix + topic, payload, qos=1, retain=True)
-        return client
+        super().__init__(clock, will=(will_topic, will_payload), **kw)
