@@ -13,6 +13,8 @@ def announced(proc: subprocess.Popen[str], what: str, *, timeout_s: float = 30.0
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
+        if not line:  # the process ended without saying it
+            break
         if line.startswith(what):
             return line.split(" on ", 1)[1].strip()
     proc.kill()

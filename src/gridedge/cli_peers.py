@@ -37,9 +37,11 @@ import math
 import signal
 import sys
 import tomllib
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from gridedge.clock import RealClock
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -174,7 +176,7 @@ def cmd_roster_sign(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except KeyFileError as e:
         return _fail(str(e))
-    data = RosterIssuer(roster.network, owner).sign(roster, datetime.now(UTC))
+    data = RosterIssuer(roster.network, owner).sign(roster, RealClock().now())
     try:
         Path(args.out).write_bytes(data)
     except OSError as e:
@@ -201,7 +203,7 @@ def _load_roster(path: str, owner_file: str) -> tuple[Any, Any]:
     kid = owner.kid if owner.kid is not None else key_thumbprint(owner.public_key)[:8]
     try:
         network = claimed_network(data)
-        roster = open_roster(data, owner_verifier(network, owner.public_key, kid), network, datetime.now(UTC))
+        roster = open_roster(data, owner_verifier(network, owner.public_key, kid), network, RealClock().now())
     except RosterError as e:
         raise _Bad(f"{path}: {e}") from None
     return roster, (owner.public_key, kid)
@@ -232,7 +234,6 @@ def member_node(
     is wrong). Used by `gridedge peers` and by `gridedge cem --peers-roster`."""
     from gridedge.bus.keyfile import KeyFileError, load_signer
     from gridedge.bus.rawlink import MqttRawLink
-    from gridedge.clock import RealClock
     from gridedge.home.peers import PeerNode
 
     try:
@@ -302,7 +303,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     def report(plan: SharePlan) -> None:
         offers = " ".join(f"{h}={w:.0f}" for h, w in plan.offers.items() if w > 0) or "-"
         print(
-            f"{datetime.now(UTC).isoformat(timespec='seconds')} community {plan.community_net_w:+.0f} W"
+            f"{node.clock.now().isoformat(timespec='seconds')} community {plan.community_net_w:+.0f} W"
             f" pool {plan.pool_w:.0f} W offers {offers}",
             flush=True,
         )
