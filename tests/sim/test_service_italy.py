@@ -9,12 +9,12 @@ import itertools
 import re
 import subprocess
 import sys
+import time
 
 from gridedge.clock import RealClock
 from gridedge.ports.chain2.alfa_reader import AlfaReader, AlfaSample
 from gridedge.ports.chain2.chain2gate import Chain2Info, Frame, PowerStep, QuarterHour
 from gridedge.ports.chain2.reader import Chain2GateReader
-from process_support import announced
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
@@ -26,12 +26,25 @@ def _start(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def _announced(proc: subprocess.Popen[str], what: str) -> str:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if line.startswith(what):
+            return line.split(" on ", 1)[1].strip()
+    proc.kill()
+    raise AssertionError(f"{what} was never announced")
+
+
 def test_chain2gate_frames_and_alfa_registers_of_the_italian_meter() -> None:
     proc = _start("--profile", "it", "--chain2gate", "127.0.0.1:0", "--alfa", "127.0.0.1:0",
                   "--speed", "300", "--duration", "1000", "--seed", "3", "--metrology", "phasor")  # fmt: skip
     try:
-        url = announced(proc, "Chain2Gate")
-        alfa_at = announced(proc, "Alfa")
+        url = _announced(proc, "Chain2Gate")
+        alfa_at = _announced(proc, "Alfa")
         host, port = re.fullmatch(r"tcp://(.+):(\d+)", alfa_at).groups()  # type: ignore[union-attr]
         frames, samples = asyncio.run(_read(url, host, int(port)))
         assert proc.wait(timeout=60) == 0
