@@ -24,11 +24,13 @@ ALLOWED: dict[str, set[str]] = {
     "sim": {"sim", "model", "clock", "physics", "ports", "bus"},
     "home": {"home", "model", "clock", "physics", "bus", "ports", "store"},
     "grid": {"grid", "model", "clock", "bus", "store"},
-    "web": {"web", "model", "clock", "bus", "store", "home", "grid", "sim", "physics", "ports"},
+    "app": {"app", "model", "clock", "bus", "store", "home", "grid", "sim", "physics", "ports"},
+    "web": {"web", "app", "model", "clock", "bus", "store", "home", "grid", "sim", "physics", "ports"},
 }
 """Room -> the rooms it may import. The simulator serves the meter's ports with the ports' own
 encoders; the home side reads meters through the ports and stores through the store; the web room
-shows both sides (it is an edge, like the CLI), and no room imports it."""
+shows both sides (it is an edge, like the CLI), and no room imports it. `app` is the composition root
+(the demo's neighbourhood, `gridedge run`): it puts the rooms together, as the CLI does."""
 
 
 def _imports(path: Path) -> set[str]:
