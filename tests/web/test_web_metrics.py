@@ -45,7 +45,7 @@ def test_metrics_equal_the_energy_managers_state(tmp_path: Path) -> None:
         registry.add(a)
     service = CemService(sc, clock=clock, transport=bus, registry=registry, base_dir=tmp_path)
     web = FastAPI()
-    web.mount("/metrics", metrics_app(service))  # type: ignore[arg-type]
+    web.mount("/metrics", metrics_app(service))
 
     async def main() -> str:
         stop = asyncio.Event()

@@ -15,10 +15,9 @@ No `from __future__ import annotations` here: FastAPI reads the endpoints' annot
 time, and `Depends(...)` on a local dependency cannot be resolved from a string.
 """
 
-
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
@@ -96,11 +95,22 @@ class TokenOut(BaseModel):
     expires: str | None
 
 
+class AuthProblem(BaseModel):
+    detail: str
+
+
+_REFUSED: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": AuthProblem, "description": "The body could not be read as JSON"},
+    401: {"model": AuthProblem, "description": "Not logged in, or a bad API token"},
+    403: {"model": AuthProblem, "description": "A cookie-borne change without the anti-forgery header"},
+}
+
+
 def auth_router(auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["auth"])
     logged_in = auth.require()
 
-    @router.post("/login", response_model=UserOut)
+    @router.post("/login", response_model=UserOut, responses={400: _REFUSED[400], 401: _REFUSED[401]})
     def login(body: LoginRequest, response: Response) -> UserOut:
         try:
             session = auth.store.login(body.name, body.password)
@@ -112,18 +122,18 @@ def auth_router(auth: Auth) -> APIRouter:
         )  # fmt: skip
         return UserOut(name=session.user.name, role=session.user.role)
 
-    @router.post("/logout", status_code=204)
+    @router.post("/logout", status_code=204, responses=_REFUSED)
     def logout(request: Request, response: Response, user: Annotated[User, Depends(logged_in)]) -> None:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             auth.store.logout(cookie)
         response.delete_cookie(SESSION_COOKIE, path="/")
 
-    @router.get("/me", response_model=UserOut)
+    @router.get("/me", response_model=UserOut, responses={401: _REFUSED[401]})
     def me(user: Annotated[User, Depends(logged_in)]) -> UserOut:
         return UserOut(name=user.name, role=user.role)
 
-    @router.post("/tokens", response_model=TokenOut, status_code=201)
+    @router.post("/tokens", response_model=TokenOut, status_code=201, responses=_REFUSED)
     def new_token(body: TokenRequest, user: Annotated[User, Depends(logged_in)]) -> TokenOut:
         ttl = None if body.days is None else timedelta(days=body.days)
         issued = auth.store.issue_token(user.name, body.label, ttl=ttl)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp
 
 from gridedge.home.cem.service import CemService
 from gridedge.model.limits import Direction, LpcState
@@ -128,6 +129,6 @@ def metrics_registry(service: CemService) -> CollectorRegistry:
     return registry
 
 
-def metrics_app(service: CemService) -> object:
+def metrics_app(service: CemService) -> ASGIApp:
     """The ASGI app serving the metrics; mount it at `/metrics`."""
     return make_asgi_app(registry=metrics_registry(service))

@@ -1,0 +1,44 @@
+"""The demo's users: one per role, each with a fresh random password for `gridedge demo` to print.
+
+Passwords are 16 characters of `secrets.token_urlsafe` (96 bits). Running the demo again on the
+same data directory replaces these three users (and so ends their old sessions and tokens): the
+passwords printed last are the ones that work.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from gridedge.web.users import Role, UserStore
+
+__all__ = ["DEMO_USERS", "Credential", "provision"]
+
+DEMO_USERS: dict[Role, str] = {
+    Role.HOME_OWNER: "owner",
+    Role.INSTALLER: "installer",
+    Role.GRID_OPERATOR: "operator",
+}
+"""The demo's user name for each role."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    name: str
+    role: Role
+    password: str
+
+    def __repr__(self) -> str:  # keep the password out of logs and tracebacks
+        return f"Credential(name={self.name!r}, role={self.role.value!r}, password='***')"
+
+
+def provision(store: UserStore) -> list[Credential]:
+    """Create (or re-create) one user per role with a generated password; the credentials, in role order."""
+    out: list[Credential] = []
+    for role, name in DEMO_USERS.items():
+        password = secrets.token_urlsafe(12)
+        if store.user(name) is not None:
+            store.remove_user(name)
+        store.add_user(name, role, password)
+        out.append(Credential(name, role, password))
+    return out
