@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
 from gridedge.home.cem.planner import (
     ApplianceInputs,
     CapacityTariff,
@@ -143,34 +144,41 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.005)
     ap.add_argument("--modulating", action="store_true", help="heat pump with min-modulation binaries")
     ap.add_argument("--quiet", action="store_true", help="summary lines only")
+    add_progress_flag(ap)
     args = ap.parse_args()
+    bar_on = progress_wanted(args.no_progress)
     opts = SolverOptions(time_limit_s=10.0, mip_rel_gap=args.gap)
     rng = np.random.default_rng(2025)
     for n in (96, 192):
         times, bins, gaps, saving, failed, limited = [], [], [], [], 0, 0
         unmet: list[bool] = []
-        for k in range(args.instances):
-            inp = instance(rng, n, args.modulating)
-            t0 = time.perf_counter()
-            model = build(inp)
-            plan = solve(model, opts)
-            times.append(time.perf_counter() - t0)
-            bins.append(model.num_binaries)
-            failed += plan.status.value == "failed"
-            limited += plan.status.value in ("failed", "time-limit")
-            gaps.append(plan.mip_gap if plan.status.value != "failed" else 0.0)
-            rules = rule_plan(inp)
-            money = rules.cost.total - rules.cost.penalties - (plan.cost.total - plan.cost.penalties)
-            saving.append(money)
-            unmet.append(bool(rules.relaxations))
-            if not args.quiet:
-                print(
-                    f"  {n} #{k:2d}: {times[-1]:6.3f} s  {plan.status.value:10s} "
-                    f"cost {plan.cost.total:9.4f} EUR  gap {plan.mip_gap:.3%}  binaries {model.num_binaries} "
-                    f"phase switching {inp.evs[0].phase_switching}"
-                )
-            if plan.relaxations:
-                print("  relaxations:", [r.message for r in plan.relaxations])
+        with progress(
+            f"{n} steps", total=args.instances, unit="instances", enabled=bar_on, proxy_stdout=True
+        ) as bar:
+            for k in range(args.instances):
+                inp = instance(rng, n, args.modulating)
+                t0 = time.perf_counter()
+                model = build(inp)
+                plan = solve(model, opts)
+                times.append(time.perf_counter() - t0)
+                bins.append(model.num_binaries)
+                failed += plan.status.value == "failed"
+                limited += plan.status.value in ("failed", "time-limit")
+                gaps.append(plan.mip_gap if plan.status.value != "failed" else 0.0)
+                rules = rule_plan(inp)
+                money = rules.cost.total - rules.cost.penalties - (plan.cost.total - plan.cost.penalties)
+                saving.append(money)
+                unmet.append(bool(rules.relaxations))
+                bar.advance()
+                if not args.quiet:
+                    print(
+                        f"  {n} #{k:2d}: {times[-1]:6.3f} s  {plan.status.value:10s} "
+                        f"cost {plan.cost.total:9.4f} EUR  gap {plan.mip_gap:.3%}  "
+                        f"binaries {model.num_binaries} "
+                        f"phase switching {inp.evs[0].phase_switching}"
+                    )
+                if plan.relaxations:
+                    print("  relaxations:", [r.message for r in plan.relaxations])
         t = np.array(times)
         print(
             f"{n} steps, {args.instances} instances: median {np.median(t):.3f} s, "

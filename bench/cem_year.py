@@ -37,8 +37,9 @@ Checkpoints: the gridedge run's state is pickled to `--checkpoint` every `--ever
 (7); `--resume` continues from it (the baselines are recomputed: they take seconds) and gives the
 same figures as an uninterrupted run; a checkpoint made with other arguments is refused. The
 seeded inputs are drawn for the whole calendar year, so `--days N` and `--start` runs see the
-same household as those days of the full year. Progress lines go to stdout (no `rich` in the
-environment).
+same household as those days of the full year. Progress lines go to stdout every `--every` days;
+on a terminal a progress bar (steps, rate, ETA) runs on stderr meanwhile (`--no-progress` or
+GRIDEDGE_NO_PROGRESS=1: off).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
 from gridedge.home.cem.planner import SolverOptions
 from year_bill import Bill, billed_peak, monthly, print_bills, total
 from year_data import DT_H, Household, Year, build_year
@@ -214,7 +216,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path(tempfile.gettempdir()) / "gridedge-cem_year.ckpt")
     ap.add_argument("--every", type=int, default=7, help="checkpoint every N simulated days")
     ap.add_argument("--resume", action="store_true")
+    add_progress_flag(ap)
     args = ap.parse_args()
+    bar_on = progress_wanted(args.no_progress)
     wall0 = time.perf_counter()
     hh = Household(seed=args.seed, annual_kwh=args.annual_kwh)
     year = build_year(hh, args.start, args.days)
@@ -225,14 +229,16 @@ def main() -> None:
         f"mean spot {year.spot[:n].mean() * 1000:.1f} EUR/MWh)",
         flush=True,
     )
-    base = run_baseline(year, "late")
+    with progress("baselines", total=3, unit="runs", enabled=bar_on, proxy_stdout=True) as bar:
+        base = run_baseline(year, "late")
+        bar.advance()
+        cheap = run_baseline(year, "cheap")
+        bar.advance()
+        late_min = run_baseline(year, "late-min")
+        bar.advance()
     others = {
-        "EV fallback in the cheapest published quarters at 11 kW (evcc planner on the dynamic tariff)": (
-            run_baseline(year, "cheap")
-        ),
-        "EV fallback at 6 A (4.14 kW) from the latest start (evcc minpv-like)": run_baseline(
-            year, "late-min"
-        ),
+        "EV fallback in the cheapest published quarters at 11 kW (evcc planner on the dynamic tariff)": cheap,
+        "EV fallback at 6 A (4.14 kW) from the latest start (evcc minpv-like)": late_min,
     }
     print(f"baselines simulated ({time.perf_counter() - wall0:.1f} s)", flush=True)
 
@@ -273,43 +279,53 @@ def main() -> None:
     peak_kw = float(rec.imp_w[first_of.get(m_now, 0) : k0].max(initial=0.0)) / 1000.0
     run0 = time.perf_counter()
     every = 96 * args.every
-    for k in range(k0, year.n_sim):
-        if months[k] != m_now:
-            m_now, peak_kw = int(months[k]), 0.0
-        begin_step(dev, st, k, rec)
-        if k % 4 == 0 or dev.arrive_kwh[k] > 0 or ge.plan is None:
-            ge.replan(st, k, peak_kw)
-        ge.month_peak_w = peak_kw * 1000.0
-        advance(dev, st, k, ge.decision(st, k), rec)
-        peak_kw = max(peak_kw, rec.imp_w[k] / 1000.0)
-        done = k + 1
-        if done % every == 0 or done == year.n_sim:
-            wall = wall_before + time.perf_counter() - run0
-            save(
-                args.checkpoint,
-                {
-                    "version": CKPT_VERSION,
-                    "signature": sig,
-                    "k": done,
-                    "state": st,
-                    "record": rec,
-                    "plan": ge.plan,
-                    "plan_k": ge.plan_k,
-                    "stats": ge.stats,
-                    "last": ge.planner.last,
-                    "wall": wall,
-                },
-            )
-            gb: list[Bill] = monthly(year, rec, done)
-            bb = monthly(year, base, done)
-            rate = (time.perf_counter() - run0) / max(1, done - k0)
-            print(
-                f"[{year.time(done - 1):%Y-%m-%d}] {done}/{year.n_sim} steps, wall {wall:.0f} s, "
-                f"eta {rate * (year.n_sim - done):.0f} s; bill so far gridedge "
-                f"{sum(b.total for b in gb):.2f} vs baseline {sum(b.total for b in bb):.2f} EUR; "
-                f"peak this month {peak_kw:.2f} kW",
-                flush=True,
-            )
+    with progress(
+        f"gridedge {year.time(k0):%Y-%m-%d}" if k0 < year.n_sim else "gridedge",
+        total=year.n_sim - k0,
+        unit="steps",
+        enabled=bar_on,
+        proxy_stdout=True,
+    ) as bar:
+        for k in range(k0, year.n_sim):
+            if months[k] != m_now:
+                m_now, peak_kw = int(months[k]), 0.0
+            begin_step(dev, st, k, rec)
+            if k % 4 == 0 or dev.arrive_kwh[k] > 0 or ge.plan is None:
+                ge.replan(st, k, peak_kw)
+            ge.month_peak_w = peak_kw * 1000.0
+            advance(dev, st, k, ge.decision(st, k), rec)
+            peak_kw = max(peak_kw, rec.imp_w[k] / 1000.0)
+            done = k + 1
+            bar.advance()
+            if done % 96 == 0:
+                bar.describe(f"gridedge {year.time(done - 1):%Y-%m-%d}")
+            if done % every == 0 or done == year.n_sim:
+                wall = wall_before + time.perf_counter() - run0
+                save(
+                    args.checkpoint,
+                    {
+                        "version": CKPT_VERSION,
+                        "signature": sig,
+                        "k": done,
+                        "state": st,
+                        "record": rec,
+                        "plan": ge.plan,
+                        "plan_k": ge.plan_k,
+                        "stats": ge.stats,
+                        "last": ge.planner.last,
+                        "wall": wall,
+                    },
+                )
+                gb: list[Bill] = monthly(year, rec, done)
+                bb = monthly(year, base, done)
+                rate = (time.perf_counter() - run0) / max(1, done - k0)
+                print(
+                    f"[{year.time(done - 1):%Y-%m-%d}] {done}/{year.n_sim} steps, wall {wall:.0f} s, "
+                    f"eta {rate * (year.n_sim - done):.0f} s; bill so far gridedge "
+                    f"{sum(b.total for b in gb):.2f} vs baseline {sum(b.total for b in bb):.2f} EUR; "
+                    f"peak this month {peak_kw:.2f} kW",
+                    flush=True,
+                )
     wall = wall_before + time.perf_counter() - run0
     rec.final = State(st.bat_kwh, st.ev_kwh, st.indoor_c)
     report(year, base, rec, year.n_sim, stats_line(ge, wall), others, ge.stats.events)

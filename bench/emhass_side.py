@@ -89,6 +89,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from cem_solve import be_prices, spp  # the same corpus readers as part (a)
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
 from gridedge.home.cem.planner import (
     ApplianceInputs,
     BatteryInputs,
@@ -611,6 +612,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=45.0)
     ap.add_argument("--only", default="", help="run only instances whose name contains this")
     ap.add_argument("--dump", default="", help="write each problem JSON into this folder")
+    add_progress_flag(ap)
     args = ap.parse_args()
     solver = {
         "mip_rel_gap": args.gap,
@@ -628,22 +630,28 @@ def main() -> None:
         for k in range(0, 20, step)[: args.days192]:
             problems.append(be_problem(first + timedelta(days=k), 192, cap, solver))
     rows = []
-    for p in problems:
-        if args.only and args.only not in p["name"]:
-            continue
-        if args.dump:
-            Path(args.dump).mkdir(parents=True, exist_ok=True)
-            (Path(args.dump) / (p["name"].replace("/", "_") + ".json")).write_text(
-                json.dumps(p), encoding="utf-8"
+    problems = [p for p in problems if not args.only or args.only in p["name"]]
+    bar_on = progress_wanted(args.no_progress)
+    with progress(
+        "instances", total=len(problems), unit="instances", enabled=bar_on, proxy_stdout=True
+    ) as bar:
+        for p in problems:
+            bar.describe(p["name"])
+            if args.dump:
+                Path(args.dump).mkdir(parents=True, exist_ok=True)
+                (Path(args.dump) / (p["name"].replace("/", "_") + ".json")).write_text(
+                    json.dumps(p), encoding="utf-8"
+                )
+            em = run_emhass(p)
+            ge = run_gridedge(p)
+            rows.append(Row(p["name"], int(p["n"]), ge, em))
+            r = rows[-1]
+            print(
+                f"  {r.name}: gridedge {r.ge.seconds:.3f} s, EMHASS {r.em.seconds:.3f} s,"
+                f" EM-GE {r.diff:.4f} EUR",
+                file=sys.stderr,
             )
-        em = run_emhass(p)
-        ge = run_gridedge(p)
-        rows.append(Row(p["name"], int(p["n"]), ge, em))
-        r = rows[-1]
-        print(
-            f"  {r.name}: gridedge {r.ge.seconds:.3f} s, EMHASS {r.em.seconds:.3f} s, EM-GE {r.diff:.4f} EUR",
-            file=sys.stderr,
-        )
+            bar.advance()
     report(rows)
 
 

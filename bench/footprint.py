@@ -49,7 +49,11 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
+
 ROOT = Path(__file__).resolve().parents[1]
+PROGRESS = False
+"""A bar while each service runs (stderr is a terminal, no --no-progress); set by main()."""
 CORPUS_PRICES = (
     ROOT.parent / "shared/corpus/ems/be_day_ahead/BE_DAM_2024-01_2025-10_15min_EURperMWh_nox.csv.gz"
 )
@@ -153,15 +157,19 @@ def wait_line(w: Watched, prefix: str, timeout_s: float = 60.0) -> str:
 
 def run_sampled(watched: list[Watched], seconds: float, interval: float) -> None:
     """Sample every `interval` s until the first process (the service measured) has exited or
-    `seconds` (+30 s grace) passed."""
-    deadline = time.monotonic() + seconds + 30
-    nxt = time.monotonic()
-    while time.monotonic() < deadline and watched[0].proc.poll() is None:
-        for w in watched:
-            if w.proc.poll() is None:
-                w.sample()
-        nxt += interval
-        time.sleep(max(0.0, nxt - time.monotonic()))
+    `seconds` (+30 s grace) passed. A bar of the run's seconds on a terminal's stderr (this process
+    only; the services measured are other processes)."""
+    t0 = time.monotonic()
+    deadline = t0 + seconds + 30
+    nxt = t0
+    with progress(watched[0].name, total=seconds, unit="s", enabled=PROGRESS, proxy_stdout=True) as bar:
+        while time.monotonic() < deadline and watched[0].proc.poll() is None:
+            for w in watched:
+                if w.proc.poll() is None:
+                    w.sample()
+            nxt += interval
+            bar.update(min(seconds, time.monotonic() - t0))
+            time.sleep(max(0.0, nxt - time.monotonic()))
 
 
 def stop(procs: list[subprocess.Popen[str]]) -> None:
@@ -491,7 +499,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=20.0, help="seconds left out of the steady figures (20)")
     ap.add_argument("--mqtt", default="127.0.0.1:1883", help="broker for the gateway (127.0.0.1:1883)")
     ap.add_argument("--keep", type=Path, help="keep the working files (scenario, databases) here")
+    add_progress_flag(ap)
     args = ap.parse_args()
+    global PROGRESS
+    PROGRESS = progress_wanted(args.no_progress)
     machine()
     work = Path(tempfile.mkdtemp(prefix="gridedge-footprint-")) if args.keep is None else args.keep
     work.mkdir(parents=True, exist_ok=True)

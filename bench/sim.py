@@ -20,6 +20,7 @@ import os
 import time
 from pathlib import Path
 
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
 from gridedge.model.scenario import load_scenario
 from gridedge.sim.build import build_site
 from gridedge.sim.metrology import measure_phasors, measure_samples
@@ -29,18 +30,20 @@ ROOT = Path(__file__).resolve().parents[1]
 FAMILY = ROOT / "examples" / "scenarios" / "belgian-family.toml"
 
 
-def one_household(seconds: int) -> None:
+def one_household(seconds: int, bar_on: bool = False) -> None:
     scenario = load_scenario(FAMILY)
     site = build_site(scenario)
     assert site.s1 and site.synth is not None
     site.step()  # warm caches (pvlib day, corpus profiles)
     frames = telegrams = 0
-    start = time.perf_counter()
-    for _ in range(seconds):
-        sec = site.step()
-        frames += len(sec.s1_frames or b"") // 45
-        telegrams += sec.telegram is not None
-    wall = time.perf_counter() - start
+    with progress("(a) one household", total=seconds, unit="sim s", enabled=bar_on, proxy_stdout=True) as bar:
+        start = time.perf_counter()
+        for _ in range(seconds):
+            sec = site.step()
+            frames += len(sec.s1_frames or b"") // 45
+            telegrams += sec.telegram is not None
+            bar.advance()
+        wall = time.perf_counter() - start
     print(f"(a) one household, S1 4000 Hz poly-phase + P1, {seconds} sim s on one core")
     print(f"    {wall:.2f} s wall: {seconds / wall:.0f}x real time (goal >= 50x)")
     print(f"    {frames} S1 frames ({frames / wall / 1e3:.0f} k frames/s), {telegrams} telegrams")
@@ -78,12 +81,16 @@ def one_household(seconds: int) -> None:
     print("    per sim second: " + ", ".join(f"{k} {v / n * 1e3:.2f} ms" for k, v in stages.items()))
 
 
-def neighbourhood(households: int, seconds: int, workers: list[int]) -> None:
+def neighbourhood(households: int, seconds: int, workers: list[int], bar_on: bool = False) -> None:
     base = load_scenario(FAMILY)
     homes = street(base, households, seed=1)
     print(f"(b) {households} households, P1 only, phasor metrology, {seconds} sim s")
     for w in workers:
-        run = run_parallel(homes, seconds, workers=w)
+        # the workers are other processes: a spinner with the elapsed time
+        with progress(
+            f"(b) {households} homes x {seconds} s on {w} worker(s)", enabled=bar_on, proxy_stdout=True
+        ):
+            run = run_parallel(homes, seconds, workers=w)
         per_home_us = run.wall_s * run.workers / (households * seconds) * 1e6
         print(
             f"    {run.workers} worker process(es): {run.wall_s:.2f} s wall, {run.speed:.1f}x real time"
@@ -103,10 +110,15 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=1000)
     parser.add_argument("--street-seconds", type=int, default=60)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--skip-street", action="store_true", help="part (a) only")
+    add_progress_flag(parser)
     args = parser.parse_args()
+    bar_on = progress_wanted(args.no_progress)
     print(f"machine: {os.cpu_count()} cores")
-    one_household(args.seconds)
-    neighbourhood(args.households, args.street_seconds, [int(x) for x in args.workers.split(",")])
+    one_household(args.seconds, bar_on)
+    if not args.skip_street:
+        workers = [int(x) for x in args.workers.split(",")]
+        neighbourhood(args.households, args.street_seconds, workers, bar_on)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
 from gridedge.store import Resolution, SqliteReadingStore
 from gridedge.store.codec import Columns, decode_block, encode_block, epoch_seconds, quantize
 from gridedge.store.testing import METER_ID, day_start, local_day_seconds, synthetic_readings
@@ -84,19 +85,28 @@ def main() -> None:
     ap.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
     ap.add_argument("--no-baseline", action="store_true", help="skip the row-per-reading comparison")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    add_progress_flag(ap)
     args = ap.parse_args()
+    bar_on = progress_wanted(args.no_progress)
 
     t = time.perf_counter()
     readings = []
     start = day_start(2024, 6, 10)
-    for d in range(args.days):
-        day = start + timedelta(days=d)
-        readings.extend(synthetic_readings(day, local_day_seconds(day), seed=args.seed + d))
+    with progress(
+        "generating readings", total=args.days, unit="days", enabled=bar_on, proxy_stdout=True
+    ) as bar:
+        for d in range(args.days):
+            day = start + timedelta(days=d)
+            readings.extend(synthetic_readings(day, local_day_seconds(day), seed=args.seed + d))
+            bar.advance()
     gen_s = time.perf_counter() - t
     n = len(readings)
     out: dict[str, float | int | str] = {"readings": n, "days": args.days, "generate_s": round(gen_s, 2)}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        progress(f"store: appending {n:,} readings", enabled=bar_on, proxy_stdout=True) as bar,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         path = Path(tmp) / "bench.db"
         store = SqliteReadingStore(
             path,
@@ -111,6 +121,7 @@ def main() -> None:
         for r in readings:
             store.append(r)
         t1 = time.perf_counter()
+        bar.describe("store: flushing (fsync per commit)")
         store.flush()
         t2 = time.perf_counter()
         stats = store.stats()
@@ -120,6 +131,7 @@ def main() -> None:
         out["append_durable_per_s"] = round(n / (t2 - t0))
         out["commits"] = stats.commits
 
+        bar.describe("store: measuring size")
         used = store.used_bytes() - empty
         con = sqlite3.connect(path)
         raw = con.execute("SELECT SUM(LENGTH(data)) FROM raw_blocks").fetchone()[0]
@@ -135,6 +147,7 @@ def main() -> None:
             out["raw_table_bytes_per_day"] = round(per_table.get("raw_blocks", 0) / args.days)
             out["aggregate_table_bytes_per_day"] = round(per_table.get("aggregates", 0) / args.days)
 
+        bar.describe("store: queries")
         first, last = readings[0].timestamp, readings[-1].timestamp
         assert first is not None and last is not None
         t = time.perf_counter()
@@ -151,6 +164,7 @@ def main() -> None:
         out["query_latest_ms"] = round((time.perf_counter() - t) * 10, 2)
         store.close()
 
+        bar.describe("store: block codec")
         block = Columns()
         for r in readings[: args.block_seconds]:
             assert r.timestamp is not None
@@ -164,6 +178,7 @@ def main() -> None:
             decode_block(blob)
         out["decode_full_block_ms"] = round((time.perf_counter() - t) * 100, 2)
 
+        bar.describe("store: row-per-reading baseline")
         if not args.no_baseline:
             out["row_per_reading_bytes_per_day"] = round(
                 baseline_bytes(readings, Path(tmp) / "baseline.db") / args.days

@@ -21,6 +21,8 @@ import asyncio
 import sys
 from typing import Any
 
+from gridedge.cli_progress import NullProgress, add_progress_flag, progress, progress_wanted
+
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 _TAG_POLICIES = ("require", "verify-if-present", "ignore", "empty-aad")
@@ -62,6 +64,7 @@ def add_dlms_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     read.add_argument("--limit", type=int, metavar="N", help="stop after N decoded messages")
     read.add_argument("--json", action="store_true", help="JSON lines, as `gridedge p1 read --json`")
+    add_progress_flag(read)
     read.set_defaults(func=cmd_dlms_read, parser=read)
 
 
@@ -85,8 +88,16 @@ def cmd_dlms_read(args: argparse.Namespace) -> int:
     else:
         policy = TagPolicy.REQUIRE if args.auth_key else TagPolicy.IGNORE
     source = _source(args, parser)
+    enabled = args.file is not None and progress_wanted(args.no_progress, stdout_streams=True)
     try:
-        return asyncio.run(_read(source, keys, policy, args))
+        with progress(
+            f"reading {args.file.rsplit('/', 1)[-1]}" if args.file else "",
+            total=_plain_size(args.file) if enabled else None,
+            unit="B",
+            items_unit="messages",
+            enabled=enabled,
+        ) as bar:
+            return asyncio.run(_read(source, keys, policy, args, bar))
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -112,7 +123,22 @@ def _source(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     return FileReader(args.file, pace=Pace("fast"), hex_dump=None)
 
 
-async def _read(source: Any, keys: Any, policy: Any, args: argparse.Namespace) -> int:
+def _plain_size(path: str) -> int | None:
+    """The size of a binary capture (the bar's total); None for a hex dump, whose bytes are fewer."""
+    from gridedge.ports.p1.readers.file import looks_like_hex_dump
+
+    try:
+        with open(path, "rb") as f:
+            if looks_like_hex_dump(f.read(4096)):
+                return None
+            return f.seek(0, 2)
+    except OSError:
+        return None  # the reader reports it
+
+
+async def _read(
+    source: Any, keys: Any, policy: Any, args: argparse.Namespace, bar: NullProgress | None = None
+) -> int:
     import orjson
 
     from gridedge.ports.dlms.errors import DlmsAuthenticationError
@@ -159,6 +185,9 @@ async def _read(source: Any, keys: Any, policy: Any, args: argparse.Namespace) -
         if chunk and handle(stream.feed(chunk)):
             done = True
             break
+        if bar is not None:
+            bar.items = messages
+            bar.advance(len(chunk))
     if not done:
         handle(stream.flush())
     framing = stream.framing.value if stream.framing.value != "auto" else "no framing recognised"

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from gridedge.cli_progress import add_progress_flag, progress, progress_wanted
 
 if TYPE_CHECKING:
     from gridedge.home.cem.planner import Plan
@@ -46,6 +49,7 @@ def add_plan_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--horizon", metavar="DURATION", help="e.g. 24h or 48h (default: cem.planner.horizon_h)")
     p.add_argument("--time-limit", type=float, metavar="S", help="solver time limit in seconds")
     p.add_argument("--json", action="store_true", help="one JSON object: steps, cost, relaxations")
+    add_progress_flag(p)
     p.set_defaults(func=cmd_plan, parser=p)
 
 
@@ -73,6 +77,27 @@ def _fail(msg: str) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """The plan; a spinner on stderr while the models load, the inputs are built and HiGHS solves."""
+    highs_banner_to_stderr()  # before the spinner: HiGHS writes it past Python's streams
+    with progress("plan: loading models", enabled=progress_wanted(args.no_progress)) as bar:
+        got = _make_plan(args, bar.describe)
+    if isinstance(got, int):
+        return got
+    plan, ctx, site, tariff_name = got
+    if args.json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(plan_record(plan, ctx), option=orjson.OPT_SERIALIZE_NUMPY))
+        sys.stdout.buffer.write(b"\n")
+    else:
+        print_plan(plan, ctx, site, tariff_name, sys.stdout)
+    return EXIT_OK if plan.feasible and not plan.fallback else EXIT_RELAXED
+
+
+def _make_plan(
+    args: argparse.Namespace, phase: Callable[[str], None]
+) -> tuple[Plan, PlanContext, str, str] | int:
+    """Read the inputs and solve; an exit status on input errors. `phase` names each step."""
     from gridedge.home.cem.planner import Planner, SolverOptions
     from gridedge.home.cem.planning import build_tariff, plan_inputs, resolve_path
     from gridedge.home.cem.tariffs import PriceFileError, load_prices
@@ -106,6 +131,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     cfg = scenario.tariff
     source = args.prices or cfg.prices
     prices = None
+    phase("plan: reading prices, building inputs")
     try:
         if source is not None:
             where = resolve_path(source, None if args.prices else base)
@@ -121,16 +147,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         time_limit_s=args.time_limit if args.time_limit is not None else planner_cfg.time_limit_s,
         mip_rel_gap=planner_cfg.mip_gap,
     )
-    highs_banner_to_stderr()
+    phase(f"plan: solving {ctx.inputs.timeline.n} steps (HiGHS, limit {options.time_limit_s:g} s)")
     plan = Planner(options).plan(ctx.inputs)
-    if args.json:
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(plan_record(plan, ctx), option=orjson.OPT_SERIALIZE_NUMPY))
-        sys.stdout.buffer.write(b"\n")
-    else:
-        print_plan(plan, ctx, scenario.site.name, tariff.name, sys.stdout)
-    return EXIT_OK if plan.feasible and not plan.fallback else EXIT_RELAXED
+    return plan, ctx, scenario.site.name, tariff.name
 
 
 def _r(x: float, nd: int = 1) -> float:

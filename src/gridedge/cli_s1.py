@@ -18,6 +18,8 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
+from gridedge.cli_progress import NullProgress, add_progress_flag, progress, progress_wanted
+
 if TYPE_CHECKING:
     from gridedge.home.analytics import AnalyticsUpdate, SecondTable
     from gridedge.model.cycles import CycleTable
@@ -50,6 +52,7 @@ def add_s1_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     read.add_argument("--json", action="store_true", help="one JSON object per line (JSON lines)")
     read.add_argument("--limit", type=int, metavar="N", help="stop after N lines")
+    add_progress_flag(read)
     read.set_defaults(func=cmd_s1_read, parser=read)
 
 
@@ -79,8 +82,19 @@ def cmd_s1_read(args: argparse.Namespace) -> int:
     deframer = S1Deframer()
     printer = _Printer(sys.stdout, json=args.json, per=args.per, limit=args.limit)
     status = EXIT_OK
+    enabled = args.file is not None and progress_wanted(args.no_progress, stdout_streams=True)
+    total = None
+    if enabled:
+        import os
+
+        try:
+            total = os.path.getsize(args.file)
+        except OSError:
+            total = None  # the reader reports it
     try:
-        asyncio.run(_read(source, deframer, printer))
+        name = args.file.rsplit("/", 1)[-1] if args.file else ""
+        with progress(f"reading {name}", total=total, unit="B", items_unit="frames", enabled=enabled) as bar:
+            asyncio.run(_read(source, deframer, printer, bar))
     except ReaderError as exc:
         print(f"gridedge: {exc}", file=sys.stderr)
         status = EXIT_ERRORS
@@ -94,7 +108,9 @@ def cmd_s1_read(args: argparse.Namespace) -> int:
     return status
 
 
-async def _read(source: ChunkSource, deframer: S1Deframer, printer: _Printer) -> None:
+async def _read(
+    source: ChunkSource, deframer: S1Deframer, printer: _Printer, bar: NullProgress | None = None
+) -> None:
     from gridedge.home.analytics import Analytics
 
     # cycles measured in batches of 0.1 s of stream: the same figures, a fraction of the cost for
@@ -111,6 +127,9 @@ async def _read(source: ChunkSource, deframer: S1Deframer, printer: _Printer) ->
                 _report(deframer)
                 return
         _report(deframer)
+        if bar is not None:
+            bar.items = deframer.stats.frames
+            bar.advance(len(data))
     if analytics is not None:  # end of a file: the cycles and the second still held
         printer.show(analytics.flush())
 
