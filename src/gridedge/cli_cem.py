@@ -54,7 +54,7 @@ import logging
 import math
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from gridedge.model.devices import DeviceInfo
     from gridedge.model.overload import OverloadWarning
     from gridedge.model.reading import MeterReading
+    from gridedge.model.scenario import Scenario
 
 log = logging.getLogger("gridedge.cem")
 
@@ -201,7 +202,7 @@ class _Keys:
     site: Signer | None
 
 
-def _load_keys(args: argparse.Namespace) -> _Keys | str:
+def load_cem_keys(args: argparse.Namespace) -> _Keys | str:
     """The keys, or what is wrong with the flags or files."""
     from gridedge.bus.keyfile import KeyFileError, load_keyring, load_signer
 
@@ -218,22 +219,15 @@ def _load_keys(args: argparse.Namespace) -> _Keys | str:
 def cmd_cem(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from gridedge.cli_plan import highs_banner_to_stderr
-    from gridedge.clock import RealClock
-    from gridedge.home.cem.planning import resolve_path
-    from gridedge.home.cem.service import CemService
-    from gridedge.home.cem.tariffs import load_prices
     from gridedge.model.cem_config import MeterPortConfig
     from gridedge.model.scenario import ScenarioError, load_scenario
-    from gridedge.model.tariff import PriceSeries
-    from gridedge.physics.hplib import HplibModel
 
     try:
         scenario = load_scenario(args.config)
     except ScenarioError as exc:
         return _fail(str(exc))
     base = Path(args.config).resolve().parent
-    keys = _load_keys(args)
+    keys = load_cem_keys(args)
     if isinstance(keys, str):
         return _fail(keys)
     if args.serial or args.tcp or args.file:
@@ -254,6 +248,28 @@ def cmd_cem(args: argparse.Namespace) -> int:
             f"{args.config}: no meter port: set [cem.meter] or give --serial, --tcp, --file, --chain2gate"
             " or --alfa"
         )
+    service = cem_setup(scenario, base, args)
+    if isinstance(service, str):
+        return _fail(service)
+    try:
+        return asyncio.run(run_cem(service, args, keys))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def cem_setup(scenario: Scenario, base: Path, args: argparse.Namespace) -> CemService | str:
+    """The energy manager of `scenario` (relative paths against `base`) with the options of `args`
+    (the flags of `gridedge cem`, `--config` aside), or what is wrong with them: prices, the VEN's
+    secret and keys, Home Assistant, the peer network. Nothing is started. (`gridedge run` builds
+    its energy manager here too.)"""
+    from gridedge.cli_plan import highs_banner_to_stderr
+    from gridedge.clock import RealClock
+    from gridedge.home.cem.planning import resolve_path
+    from gridedge.home.cem.service import CemService
+    from gridedge.home.cem.tariffs import load_prices
+    from gridedge.model.tariff import PriceSeries
+    from gridedge.physics.hplib import HplibModel
+
     tariff = scenario.tariff
     source = args.prices or tariff.prices
     where = None if source is None else resolve_path(source, None if args.prices else base)
@@ -266,13 +282,13 @@ def cmd_cem(args: argparse.Namespace) -> int:
     openadr = None
     if args.openadr:
         if not args.ven_client_id or not args.ven_secret_file:
-            return _fail("--openadr needs --ven-client-id and --ven-secret-file")
+            return "--openadr needs --ven-client-id and --ven-secret-file"
         try:
             secret = Path(args.ven_secret_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            return _fail(f"--ven-secret-file: {exc}")
+            return f"--ven-secret-file: {exc}"
         if not secret:
-            return _fail(f"--ven-secret-file: {args.ven_secret_file} is empty")
+            return f"--ven-secret-file: {args.ven_secret_file} is empty"
         from gridedge.home.cem.openadr_link import OpenAdrSignals
 
         openadr = OpenAdrSignals()
@@ -285,29 +301,25 @@ def cmd_cem(args: argparse.Namespace) -> int:
             try:
                 args.event_verifier = DocumentVerifier(load_keyring(args.openadr_keys), args.openadr_source)
             except (OSError, KeyFileError) as exc:
-                return _fail(f"--openadr-keys: {exc}")
+                return f"--openadr-keys: {exc}"
         else:
             log.warning("no --openadr-keys: the service provider's events are NOT authenticated")
     if args.ha_mqtt:
         problem = _ha_problem(args)
         if problem is not None:
-            return _fail(problem)
+            return problem
     args.peer_node = None
     if args.peers_roster:
         node = _peer_node(args)
         if isinstance(node, str):
-            return _fail(node)
+            return node
         args.peer_node = node
     highs_banner_to_stderr()  # stdout carries only the status lines
     clock = RealClock()
-    service = CemService(
+    return CemService(
         scenario, clock=clock, base_dir=base, prices=prices, openadr=openadr,
         cop_model=lambda hp: HplibModel.load(hp.model),
     )  # fmt: skip
-    try:
-        return asyncio.run(_run(service, args, keys))
-    except KeyboardInterrupt:
-        return EXIT_OK
 
 
 def _peer_node(args: argparse.Namespace) -> Any:
@@ -463,13 +475,34 @@ async def _chain2(service: CemService, args: argparse.Namespace, stop: asyncio.E
     await feed_chain2(service.transport, service.site_id, service.clock, events, stop)
 
 
-async def _run(service: CemService, args: argparse.Namespace, keys: _Keys) -> int:
+StatusPrinter = Callable[["CommandSecurity | None", bool], None]
+"""Prints one status (the bool: the final one); `gridedge run` adds its gateway's to the energy manager's."""
+
+
+async def run_cem(
+    service: CemService,
+    args: argparse.Namespace,
+    keys: _Keys,
+    *,
+    stop: asyncio.Event | None = None,
+    printer: StatusPrinter | None = None,
+) -> int:
+    """Run the service with the options of `args` until `stop` (SIGINT, SIGTERM, `--duration`):
+    the MQTT bridge, the VEN, Chain 2, the peer network, Home Assistant, the status lines
+    (`printer`, default the `--json`/text line of `gridedge cem`)."""
     if args.mqtt:
-        return await _run_bridged(service, args, keys)
-    return await _run_service(service, args)
+        return await _run_bridged(service, args, keys, stop=stop, printer=printer)
+    return await _run_service(service, args, stop=stop, printer=printer)
 
 
-async def _run_bridged(service: CemService, args: argparse.Namespace, keys: _Keys) -> int:
+async def _run_bridged(
+    service: CemService,
+    args: argparse.Namespace,
+    keys: _Keys,
+    *,
+    stop: asyncio.Event | None = None,
+    printer: StatusPrinter | None = None,
+) -> int:
     """The grid operator's topics between the service's bus and an MQTT broker: commands in
     through `bus.bridge` (verified by `CommandSecurity` at the codec boundary when keys are
     given), the site's reports out under the source `site:<id>` (signed with `--site-key`)."""
@@ -529,7 +562,7 @@ async def _run_bridged(service: CemService, args: argparse.Namespace, keys: _Key
     verified = "verified" if verifier is not None else "NOT authenticated"
     print(f"MQTT bridge (commands {verified}, reports {signed}) on {args.mqtt}", file=sys.stderr, flush=True)
     try:
-        return await _run_service(service, args, security)
+        return await _run_service(service, args, security, stop=stop, printer=printer)
     finally:
         bridge.close()
         for sub in out_subs:
@@ -538,15 +571,25 @@ async def _run_bridged(service: CemService, args: argparse.Namespace, keys: _Key
 
 
 async def _run_service(
-    service: CemService, args: argparse.Namespace, security: CommandSecurity | None = None
+    service: CemService,
+    args: argparse.Namespace,
+    security: CommandSecurity | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    printer: StatusPrinter | None = None,
 ) -> int:
-    stop = asyncio.Event()
+    stop = stop if stop is not None else asyncio.Event()
+    if printer is None:
+
+        def printer(sec: CommandSecurity | None, final: bool) -> None:
+            _print(service, args, sec, final=final)
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if args.duration is not None:
         loop.call_later(args.duration, stop.set)
-    status = asyncio.ensure_future(_status(service, args, stop, security))
+    status = asyncio.ensure_future(_status(service, args, stop, security, printer))
     ven = asyncio.ensure_future(_ven(service, args, stop)) if args.openadr else None
     chain2 = None
     if getattr(args, "chain2gate", None) or getattr(args, "alfa", None):
@@ -578,7 +621,7 @@ async def _run_service(
             await chain2
         if ha is not None:
             await ha
-        _print(service, args, security, final=True)
+        printer(security, True)
         if peers is not None:
             await peers.close()
             await peers.node.link.close()
@@ -772,7 +815,11 @@ async def _ven(service: CemService, args: argparse.Namespace, stop: asyncio.Even
 
 
 async def _status(
-    service: CemService, args: argparse.Namespace, stop: asyncio.Event, security: CommandSecurity | None
+    service: CemService,
+    args: argparse.Namespace,
+    stop: asyncio.Event,
+    security: CommandSecurity | None,
+    printer: StatusPrinter,
 ) -> None:
     started = asyncio.ensure_future(service.started.wait())
     await asyncio.wait({started, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
@@ -785,7 +832,7 @@ async def _status(
         try:
             await asyncio.wait_for(stop.wait(), args.status_every)
         except TimeoutError:
-            _print(service, args, security)
+            printer(security, False)
 
 
 def _openadr_status(service: CemService) -> dict[str, Any] | None:
@@ -872,9 +919,10 @@ def _commands_record(security: CommandSecurity) -> dict[str, Any]:
     }
 
 
-def _print(
-    service: CemService, args: argparse.Namespace, security: CommandSecurity | None, *, final: bool = False
-) -> None:
+def cem_record(
+    service: CemService, args: argparse.Namespace, security: CommandSecurity | None
+) -> dict[str, Any]:
+    """The status record with the peer network's and Home Assistant's entries when they run."""
     rec = status_record(service, security)
     link = getattr(args, "peer_link", None)
     if link is not None:
@@ -893,6 +941,13 @@ def _print(
             "births": hs.births, "commands": hs.commands, "refused": dict(hs.refused),
             "unmanaged": sorted(args.ha_managed.parked),
         }  # fmt: skip
+    return rec
+
+
+def _print(
+    service: CemService, args: argparse.Namespace, security: CommandSecurity | None, *, final: bool = False
+) -> None:
+    rec = cem_record(service, args, security)
     if final:
         rec["final"] = True
     if args.json:
@@ -901,14 +956,19 @@ def _print(
         sys.stdout.buffer.write(orjson.dumps(rec) + b"\n")
         sys.stdout.flush()
         return
+    print(status_text(rec), flush=True)
+
+
+def status_text(rec: dict[str, Any]) -> str:
+    """The text status line of a `cem_record`."""
+    final = bool(rec.get("final"))
     lpc = rec["lpc"]
     plan = rec["plan"]
     grid = "-" if rec["grid_w"] is None else f"{rec['grid_w']:.0f} W"
     limit = "" if lpc is None or lpc["limit_w"] is None else f" {lpc['limit_w']:.0f} W"
     plan_text = "no plan" if plan is None else f"plan {plan['status']} {plan['cost_eur']:.2f} EUR"
-    print(
+    return (
         f"{rec['time'][:19]}  grid {grid}  lpc {lpc['state'] if lpc else '-'}{limit}  {plan_text}"
         f"  devices {len(rec['devices'])}  readings {rec['readings']}  cycles {rec['cycles']}"
-        + ("  (stopped)" if final else ""),
-        flush=True,
+        + ("  (stopped)" if final else "")
     )

@@ -211,17 +211,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         parser.error(f"--nrtd-every must be 1..300 s (NRTD: at least every 5 min), got {args.nrtd_every}")
     if args.pace is None:
         args.pace = "original"
-    from gridedge.bus.rawlink import MqttRawLink
+    from gridedge.app.run.gateway import build_gateway
     from gridedge.cli import _source  # the port-opening code of `gridedge p1 read`
     from gridedge.clock import RealClock
     from gridedge.home.gateway.db import open_db
     from gridedge.home.gateway.keys import KeyFileError, load_key
-    from gridedge.home.gateway.monitoring import MonitorConfig
-    from gridedge.home.gateway.service import GatewayConfig, GatewayService
     from gridedge.ports.p1.readers import parse_host_port
 
     try:
-        host, port = parse_host_port(args.mqtt)
+        parse_host_port(args.mqtt)
     except ValueError as exc:
         parser.error(f"--mqtt: {exc}")
     source = _source(args, parser, encrypted=False)
@@ -242,18 +240,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         conn = open_db(args.db)
     except Exception as exc:
         return _fail(f"database {args.db}: {exc}")
-    clock = RealClock()
-    link = MqttRawLink(
-        clock, host=host, port=port, topic_prefix=args.mqtt_prefix,
-        client_id=f"gridedge-gw-{args.mqtt_prefix.replace('/', '-')}-{args.meter_id}".replace("--", "-"),
+    service = build_gateway(
+        RealClock(), meter_id=args.meter_id, broker=args.mqtt, prefix=args.mqtt_prefix, key=key, conn=conn,
+        recipient=args.recipient, nrtd_every_s=args.nrtd_every, groups=args.group, update_keys=update_keys,
     )  # fmt: skip
-    config = GatewayConfig(
-        args.meter_id,
-        recipient=args.recipient,
-        monitor=MonitorConfig(args.meter_id, nrtd_every_s=args.nrtd_every),
-        groups=tuple(args.group),
-    )
-    service = GatewayService(config, clock=clock, link=link, conn=conn, key=key, update_keys=update_keys)
     try:
         return asyncio.run(_run(service, source, args))
     except KeyboardInterrupt:
