@@ -322,6 +322,11 @@ class CemService:
         finally:
             self.replanning -= 1
 
+    def request_replan(self) -> None:
+        """Re-plan soon (new prices arrived by another path than the VEN's, a device parked...):
+        at once, but not more often than `replan_min_interval_s`, like the service's own events."""
+        self._replan.set()
+
     def plan_context(self, now: datetime) -> PlanContext:
         """The planner's inputs at `now`: tariff (the VEN's prices when it has any), live device
         states, forecasts, and the grid operator's and service provider's limits. Blocking (the
