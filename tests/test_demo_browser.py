@@ -198,7 +198,9 @@ def test_a_limit_issued_in_the_grid_view_reaches_the_home_and_its_power_drops_un
     page.select_option(tid("limit-site"), featured)
     page.fill(tid("limit-import-w"), f"{limit_w:.0f}")
     page.click(tid("issue-limit-submit"))
-    playwright.expect(page.locator(tid(f"site-limit-{featured}"))).to_contain_text("limited", timeout=20_000)
+    badge = page.locator(tid(f"site-limit-{featured}")).locator(".badge")
+    playwright.expect(badge).to_have_attribute("data-state", "limited", timeout=20_000)
+    playwright.expect(page.locator(tid("limits-list"))).to_contain_text(name, timeout=20_000)
     _shot(page, "grid-limit-issued")
 
     # the home view shows it, and the site's power goes under it
@@ -216,6 +218,12 @@ def test_a_limit_issued_in_the_grid_view_reaches_the_home_and_its_power_drops_un
         w = _w(page, "grid-power")
         under = under + 1 if w is not None and w <= limit_w else 0
     assert under >= 5, f"the featured home still imports {_w(page, 'grid-power')} W over a {limit_w} W limit"
+    # Prometheus sees the same limit on the featured home's energy manager
+    with urllib.request.urlopen(demo.url + "metrics", timeout=10) as r:  # loopback
+        metrics = r.read().decode()
+    labels = f'direction="lpc",site="{featured}"'
+    assert f"gridedge_grid_limit_watts{{{labels}}} {limit_w}" in metrics, metrics[:999]
+    assert f'gridedge_grid_limit_state{{{labels},state="limited"}} 1.0' in metrics
     notes = page.locator(tid("notifications")).inner_text()
     assert name in notes or "limit" in notes.lower(), notes
     _shot(page, "home-limited")

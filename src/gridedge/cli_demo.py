@@ -87,6 +87,7 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> int:
     from gridedge.clock import RealClock
     from gridedge.web.app import close_event_streams, create_app
     from gridedge.web.demo_users import provision
+    from gridedge.web.metrics import metrics_app
     from gridedge.web.users import UserStore
 
     if start is not None:  # the story's local times are Brussels wall time
@@ -104,7 +105,8 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> int:
         users = UserStore(data_dir / "users.db", clock=RealClock())
         stack.callback(users.close)
         credentials = provision(users)
-        app = create_app(world, users)
+        # Prometheus scrapes the featured home's energy manager (one registry per site)
+        app = create_app(world, users, metrics=metrics_app(world.homes[0].cem))
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
