@@ -3,7 +3,8 @@ uses): the example configuration passes `--check`; bad configurations exit 2 nam
 the field; and one process runs a site against a virtual meter (P1 and S1 over loopback TCP) and
 Mosquitto: the meter's readings reach the energy manager, the gateway sends sealed records that a
 test-side head-end opens and acknowledges, a grid operator's LPC limit over MQTT is obeyed and
-reported, Prometheus metrics are served, and everything stops cleanly at --duration."""
+reported, Prometheus metrics and the dashboard of the site are served (its first user created with
+a generated password, printed once), and everything stops cleanly at --duration."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -97,6 +99,11 @@ def test_configuration_errors_exit_2_naming_line_and_field(tmp_path: Path) -> No
     assert out.returncode == 2 and "gateway.key:" in out.stderr and "m.key" in out.stderr
     out = run("--config", tmp_path / "missing.toml")
     assert out.returncode == 2 and "missing.toml: cannot read" in out.stderr
+    cfg.write_text(
+        "scenario = 'site.toml'\n[meter]\ntcp = '127.0.0.1:2001'\n[web]\nusers_db = 'no/users.db'\n"
+    )
+    out = run("--config", cfg, "--check")
+    assert out.returncode == 2 and f"web.users_db: {tmp_path / 'no' / 'users.db'}: the folder" in out.stderr
 
 
 CONFIG = """
@@ -136,11 +143,12 @@ listen = "127.0.0.1:0"
 """
 
 
-async def _grid(prefix: str, key: bytes, web: str, dso_s: float, head_end_s: float) -> tuple[
-    list[LimitState], list[int], str
+async def _grid(prefix: str, key: bytes, web: str, dso_s: float, head_end_s: float, password: str) -> tuple[
+    list[LimitState], list[int], str, dict[str, Any]
 ]:  # fmt: skip
     """The grid operator (heartbeats and a 5 kW limit; the states the site reports), the head-end
-    (opens each sealed record with the meter key and acknowledges it) and a Prometheus scrape."""
+    (opens each sealed record with the meter key and acknowledges it), a Prometheus scrape and the
+    dashboard (its page, the home's view twice, a login and a command a home's dashboard refuses)."""
     states: list[LimitState] = []
     got: list[int] = []
     opener, sealer = Opener(lambda m: key), Sealer(METER, key)
@@ -169,11 +177,37 @@ async def _grid(prefix: str, key: bytes, web: str, dso_s: float, head_end_s: flo
                 dso.publish("site/home/lpc/limit", PowerLimit(5000.0, True), source="dso")
             n += 1
             await asyncio.sleep(1.0)
-    async with httpx.AsyncClient() as client:
-        metrics = (await client.get(f"{web}/metrics", timeout=10)).text
+    seen: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=web, timeout=10) as client:
+        metrics = (await client.get("/metrics")).text
+        page = await client.get("/")
+        seen["page"] = (page.status_code, page.headers["content-type"], page.text)
+        seen["home"] = (await client.get("/api/homes/home")).json()
+        await asyncio.sleep(1.5)
+        seen["home_later"] = (await client.get("/api/homes/home")).json()
+        seen["grid"] = (await client.get("/api/grid")).json()
+        login = await client.post("/api/login", json={"name": "owner", "password": password})
+        seen["login"] = login.status_code
+        story = await client.post("/api/demo/story/dso_limit", headers={"X-Gridedge-Request": "1"})
+        seen["story"] = (story.status_code, story.json()["detail"])
     await asyncio.sleep(max(0.0, head_end_s - (time.monotonic() - t0)))
     await hes.close()
-    return states, got, metrics
+    return states, got, metrics, seen
+
+
+def _dashboard(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """The first user's generated password and the listener's URL, from the run's stderr."""
+    assert proc.stderr is not None
+    password = ""
+    for _ in range(200):
+        line = proc.stderr.readline()
+        m = re.match(r"dashboard user owner \(home-owner\) created, password (\S+) \(shown once", line)
+        if m:
+            password = m.group(1)
+        if line.startswith("web ") or not line:
+            assert password and line, "no first user, or no web listener announced"
+            return password, line.split(" on ", 1)[1].strip()
+    raise AssertionError("the web listener was never announced")
 
 
 def test_run_one_process_against_a_virtual_meter_and_mosquitto(tmp_path: Path) -> None:
@@ -199,9 +233,11 @@ def test_run_one_process_against_a_virtual_meter_and_mosquitto(tmp_path: Path) -
             [*RUN, "--config", str(cfg), "--json", "--duration", "14"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        web = announced(proc, "web")
+        password, web = _dashboard(proc)
         announced(proc, "MQTT bridge")
-        states, got, metrics = asyncio.run(_grid(prefix, load_key(tmp_path / "meter.key"), web, 7.0, 13.0))
+        states, got, metrics, seen = asyncio.run(
+            _grid(prefix, load_key(tmp_path / "meter.key"), web, 7.0, 13.0, password)
+        )
         out, err = proc.communicate(timeout=60)
     finally:
         meter.kill()
@@ -223,6 +259,26 @@ def test_run_one_process_against_a_virtual_meter_and_mosquitto(tmp_path: Path) -
     # S1: waveform analytics per mains cycle
     assert last["s1"]["cycles"] >= 100 and last["s1"]["failed"] is None
     assert "gridedge_grid_power_watts" in metrics and 'gridedge_grid_limit_watts{direction="lpc"' in metrics
+    # the dashboard of the site: the page, and the home's view with live values
+    status, kind, html = seen["page"]
+    assert status == 200 and kind.startswith("text/html") and "dashboard.js" in html
+    home, later = seen["home"], seen["home_later"]
+    assert home["site_id"] == "home" and home["name"] == "run process test" and home["has_nilm"] is True
+    assert home["limit"]["state"] == "limited" and home["limit"]["import_limit_w"] == 5000.0
+    assert home["limit"]["heartbeat_age_s"] is not None and home["limit"]["heartbeat_age_s"] < 5
+    assert later["now"] > home["now"] and later["flow"]["grid_w"] != 0.0
+    assert any(n["text"].startswith("grid limit: limited, 5.0 kW") for n in home["notifications"])
+    assert home["plan"] and len(home["prices"]) > 0
+    assert [s["site_id"] for s in seen["grid"]["sites"]] == ["home"] and seen["grid"]["feeders"] == []
+    assert seen["grid"]["limits"][0]["limit_w"] == 5000.0
+    assert seen["login"] == 200 and seen["story"][0] == 409 and "no storyline" in seen["story"][1]
+    assert password not in out and err.count(password) == 0  # printed once (read above), never again
+    # the users database beside the configuration holds that one home owner
+    listed = subprocess.run(
+        [sys.executable, "-m", "gridedge.cli_users", "list", "--config", str(cfg)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0 and listed.stdout == "owner\thome-owner\n", listed.stderr
     assert "Traceback" not in err
 
 

@@ -46,6 +46,7 @@ from gridedge.cli_plan import add_plan_parser
 from gridedge.cli_progress import add_progress_flag
 from gridedge.cli_run import add_run_parser
 from gridedge.cli_s1 import add_s1_parser
+from gridedge.cli_users import add_users_parser
 
 if TYPE_CHECKING:
     from gridedge.cli_progress import NullProgress
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cem_parser(commands)
     add_gateway_parser(commands)
     add_run_parser(commands)
+    add_users_parser(commands)
     add_demo_parser(commands)
     add_grid_parser(commands)
     add_keys_parser(commands)

@@ -16,7 +16,11 @@ meet the world. One process then runs:
   energy manager's in-process bus (the port is opened once: a serial port has one reader) and
   sends them, sealed, to the head-end over MQTT, with the user's recorded consent only;
 * the S1 port (`[meter.s1]`): waveform analytics and appliance recognition on the bus;
-* the HTTP listener (`[web]`): Prometheus metrics at /metrics.
+* the HTTP listener (`[web]`): the dashboard of this site and its API (`gridedge.web.app` over
+  `app.run.control.SiteControl`: the same dashboard as `gridedge demo`, showing this home; logins
+  from `[web] users_db`, managed with `gridedge users`), and Prometheus metrics at /metrics. When
+  the users database holds no user, a home-owner `owner` is created with a generated password,
+  printed once on stderr.
 
 `--check` validates the configuration and reads every file it names (scenario, keys, secrets),
 prints what would run and starts nothing. A status line (or JSON object: the energy manager's
@@ -42,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlite3
 
-    from gridedge.app.run.config import RunConfig, SiteSetup
+    from gridedge.app.run.config import RunConfig, SiteSetup, WebSection
+    from gridedge.app.run.control import SiteControl
     from gridedge.app.run.gateway import GatewayFiles
     from gridedge.app.run.meter import BusReadings
     from gridedge.app.run.s1 import S1Stats
@@ -50,6 +55,8 @@ if TYPE_CHECKING:
     from gridedge.home.cem.service import CemService
     from gridedge.home.gateway.service import GatewayService
     from gridedge.ports.p1.readers import ChunkSource
+    from gridedge.web.demo_users import Credential
+    from gridedge.web.users import UserStore
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -211,6 +218,9 @@ def _prepare(args: argparse.Namespace) -> _Setup | str:
         if isinstance(loaded, str):
             return f"{args.config}: {loaded}"
         gateway_files = loaded
+    if cfg.web is not None and not Path(cfg.web.users_db).parent.is_dir():
+        db = cfg.web.users_db
+        return f"{args.config}: web.users_db: {db}: the folder {Path(db).parent} does not exist"
     s1_source = None
     if cfg.meter is not None and cfg.meter.s1 is not None:
         s1 = cfg.meter.s1
@@ -274,7 +284,7 @@ class _Parts:
 
 async def _run(setup: _Setup, gateway: GatewayService | None, args: argparse.Namespace) -> int:
     from gridedge.app.run.meter import BusReadings
-    from gridedge.app.run.s1 import S1Stats, run_s1
+    from gridedge.app.run.s1 import S1Stats, nilm_engine, run_s1
     from gridedge.cli_cem import run_cem
 
     service, cfg = setup.service, setup.cfg
@@ -308,16 +318,25 @@ async def _run(setup: _Setup, gateway: GatewayService | None, args: argparse.Nam
             f"gateway of meter {gateway.meter_id} to the head-end on {broker[0]}", file=sys.stderr, flush=True
         )
         tasks["gateway-subscribed"] = asyncio.ensure_future(_announce_gateway(gateway, broker[0]))
+    engine = None
     if setup.s1_source is not None:
         s1 = cfg.meter.s1 if cfg.meter is not None else None
         assert s1 is not None
         parts.s1 = S1Stats()
+        engine = nilm_engine(service.site_id, service.transport) if s1.nilm else None
         tasks["s1"] = asyncio.ensure_future(
-            run_s1(setup.s1_source, service.site_id, service.transport, stop, nilm=s1.nilm, stats=parts.s1)
-        )
+            run_s1(setup.s1_source, service.site_id, service.transport, stop, nilm=s1.nilm, stats=parts.s1,
+                   engine=engine)
+        )  # fmt: skip
         print(f"S1 port {setup.s1_source.name} on the site's bus", file=sys.stderr, flush=True)
     if cfg.web is not None:
-        served = await _start_web(service, cfg.web.listen, cfg.web.metrics, stop)
+        from gridedge.app.run.control import SiteControl
+
+        control = SiteControl(service, nilm=engine, gateway=gateway)
+        control.start()  # on the bus before the services start: the first plan is seen
+        tasks["dashboard"] = asyncio.ensure_future(control.run(stop))
+        tasks["dashboard"].add_done_callback(failed("dashboard"))
+        served = await _start_web(service, control, cfg.web, stop)
         if isinstance(served, str):
             stop.set()
             for task in tasks.values():
@@ -356,60 +375,83 @@ async def _announce_gateway(gateway: GatewayService, broker: str) -> None:
 
 
 async def _start_web(
-    service: CemService, listen: str, metrics: bool, stop: asyncio.Event
+    service: CemService, control: SiteControl, web: WebSection, stop: asyncio.Event
 ) -> tuple[str, asyncio.Future[Any]] | str:
-    """Serve the HTTP listener until `stop`: (its URL, the server task), or why it cannot listen."""
+    """Serve the dashboard (and /metrics) until `stop`: (its URL, the server task), or why it cannot."""
     import socket
 
     import uvicorn
 
+    from gridedge.web.app import close_event_streams
+
+    listen = web.listen
     host, _, port_text = listen.rpartition(":")  # validated (web.listen); port 0: any free one
     host, port = host.strip("[]"), int(port_text)
+    try:  # scrypt and SQLite: in a thread
+        users, first = await asyncio.to_thread(_open_users, web.users_db)
+    except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, unwritable
+        return f"web.users_db: {web.users_db}: cannot open the users database: {exc}"
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        users.close()
         return f"web.listen: cannot listen on {listen}: {exc.strerror or exc}"
     bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(_web_app(service, metrics), log_level="warning", lifespan="off"))
+    app = _web_app(service, control, users, web)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    )
 
     async def serve() -> None:
         try:
-            web = asyncio.ensure_future(server.serve(sockets=[sock]))
+            task = asyncio.ensure_future(server.serve(sockets=[sock]))
             waiter = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({web, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            close_event_streams(app)  # a browser's event stream never ends: uvicorn would wait for it
             server.should_exit = True
             waiter.cancel()
-            await web
+            await task
         finally:
             sock.close()
+            users.close()
 
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
-    print(f"web (Prometheus metrics at /metrics) on {url}", file=sys.stderr, flush=True)
+    if first is not None:
+        print(
+            f"dashboard user {first.name} ({first.role.value}) created, password {first.password}"
+            f" (shown once; gridedge users passwd {first.name} --db {web.users_db} changes it)",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+    metrics = ", Prometheus metrics at /metrics" if web.metrics else ""
+    print(f"web (dashboard at /{metrics}) on {url}", file=sys.stderr, flush=True)
     return url, asyncio.ensure_future(serve())
 
 
-def _web_app(service: CemService, metrics: bool) -> Any:
-    """The ASGI app of `[web]`: Prometheus metrics at /metrics, 404 elsewhere.
+def _open_users(path: str) -> tuple[UserStore, Credential | None]:
+    """The users database, with a first home-owner account when it holds none."""
+    from gridedge.cli_users import first_owner
+    from gridedge.clock import RealClock
+    from gridedge.web.users import UserStore
 
-    The hook for the dashboard: once `gridedge.web.app.create_app` can serve a running site, this
-    returns that app with the metrics mounted at /metrics."""
-    from starlette.responses import PlainTextResponse
+    users = UserStore(path, RealClock())
+    try:
+        return users, first_owner(users)
+    except BaseException:
+        users.close()
+        raise
 
+
+def _web_app(service: CemService, control: SiteControl, users: UserStore, web: WebSection) -> Any:
+    """The ASGI app of `[web]`: the dashboard and its API over `control`, logins from `users`, the
+    Prometheus metrics at /metrics (with `metrics`)."""
+    from gridedge.web.app import create_app
     from gridedge.web.metrics import metrics_app
 
-    prometheus = metrics_app(service) if metrics else None
-    missing = PlainTextResponse("not found\n", status_code=404)
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and prometheus is not None and scope["path"].rstrip("/") == "/metrics":
-            await prometheus(scope, receive, send)
-            return
-        await missing(scope, receive, send)
-
-    return app
+    prometheus = metrics_app(service) if web.metrics else None
+    return create_app(control, users, metrics=prometheus, secure_cookie=web.secure_cookie)
 
 
 # --------------------------------------------------------------------------- status and summary
@@ -506,7 +548,9 @@ def summary(setup: _Setup, config_path: str) -> dict[str, Any]:
     }  # fmt: skip
     peers = cfg.peers
     out["peers"] = None if peers is None else {"broker": cfg.broker_for(peers.broker), "id": peers.id}
-    out["web"] = None if cfg.web is None else {"listen": cfg.web.listen, "metrics": cfg.web.metrics}
+    out["web"] = None if cfg.web is None else {
+        "listen": cfg.web.listen, "metrics": cfg.web.metrics, "users_db": cfg.web.users_db,
+    }  # fmt: skip
     return out
 
 
@@ -569,7 +613,8 @@ def _print_summary(args: argparse.Namespace, setup: _Setup) -> None:
     lines.append("  peers: off" if peers is None else f"  peers: as {peers['id']} on {peers['broker']}")
     web = info["web"]
     metrics = " (/metrics)" if web is not None and web["metrics"] else ""
-    lines.append("  web: off" if web is None else f"  web: {web['listen']}{metrics}")
+    lines.append("  web: off" if web is None else f"  web: {web['listen']}{metrics}, dashboard users in"
+                 f" {web['users_db']}")  # fmt: skip
     print("\n".join(lines), flush=True)
 
 

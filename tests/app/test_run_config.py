@@ -170,6 +170,24 @@ def _uncommented(text: str) -> str:
     return "\n".join(re.sub(r"^#(?=[\[a-z])", "", line) for line in text.splitlines())
 
 
+def test_the_dashboards_users_database_is_beside_the_config_by_default(tmp_path: Path) -> None:
+    cfg = run_config_from_text(MINIMAL + "[web]\n", base=tmp_path)
+    assert cfg.web is not None and cfg.web.users_db == str(tmp_path / "gridedge-users.db")
+    assert cfg.web.listen == "127.0.0.1:8000" and cfg.web.metrics and not cfg.web.secure_cookie
+    cfg = run_config_from_text(
+        MINIMAL + "[web]\nusers_db = 'state/users.db'\nsecure_cookie = true\n", base=tmp_path
+    )
+    assert (
+        cfg.web is not None
+        and cfg.web.users_db == str(tmp_path / "state" / "users.db")
+        and cfg.web.secure_cookie
+    )
+    msg = error(MINIMAL + "[web]\nusers_db = ''\n")
+    assert "line 7: web.users_db: String should have at least 1 character (found '')" in msg
+    msg = error(MINIMAL + "[web]\nusers = 'u.db'\n")
+    assert "line 7: web.users: unknown key; did you mean 'users_db'?" in msg
+
+
 def test_the_example_validates_as_shipped_and_with_every_section() -> None:
     text = EXAMPLE.read_text()
     shipped = run_config_from_text(text, source=str(EXAMPLE), base=Path("/etc/gridedge"))

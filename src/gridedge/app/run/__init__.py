@@ -5,6 +5,7 @@ and real peers (docs/running.md).
 meet the world); `meter` shares the one meter stream between the energy manager and the gateway
 (a serial port can be opened by one reader only); `gateway` builds the communication module as
 `gridedge gateway` does; `s1` reads the optional S1 port into the waveform analytics and appliance
-recognition. The command line (`cli_run.py`) composes them with the energy manager of `gridedge
-cem`.
+recognition; `control` is the dashboard's view of the running site (`SiteControl`, the
+`DemoControl` the web room serves). The command line (`cli_run.py`) composes them with the energy
+manager of `gridedge cem`.
 """

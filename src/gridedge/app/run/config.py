@@ -13,7 +13,7 @@ where the running services meet the world:
 * `[gateway]`: the communication module that sends sealed telemetry to the head-end;
 * `[openadr]`: the energy service provider's VTN (prices, capacity limits);
 * `[home_assistant]`, `[peers]`, `[web]`: Home Assistant discovery, the home's peer network, the
-  HTTP listener (Prometheus metrics now, the dashboard once the web room serves it).
+  HTTP listener (the dashboard and its API, with its users database; Prometheus metrics).
 
 Every table forbids unknown keys: a typo is an error, never a silently ignored setting. Errors name
 the file, the TOML line where it can be found, the dotted field path, what was expected and what
@@ -321,14 +321,20 @@ class PeersSection(_Model):
 
 
 class WebSection(_Model):
-    """The HTTP listener: Prometheus metrics at /metrics now; the dashboard and its API once the web
-    room serves a running site."""
+    """The HTTP listener: the dashboard of this site and its API (`gridedge.web.app`, the same as
+    `gridedge demo` serves, showing this home), and Prometheus metrics at /metrics."""
 
     listen: ListenAddress = "127.0.0.1:8000"
     """Address to listen on, HOST:PORT (loopback by default: put a reverse proxy with TLS in front);
     port 0 picks a free one (printed at start)."""
     metrics: bool = True
     """Serve the energy manager's state to Prometheus at /metrics."""
+    users_db: ConfigPath = Field(default="gridedge-users.db", validate_default=True)
+    """SQLite file of the dashboard's users, sessions and API tokens (`gridedge users add ...`),
+    relative to this file; created if missing. When it holds no user at start, one home-owner
+    account `owner` is created with a generated password, printed once on stderr."""
+    secure_cookie: bool = False
+    """Mark the session cookie `Secure`: set it when a reverse proxy serves the dashboard over HTTPS."""
 
 
 def _scenario_kind(value: Any) -> str | None:

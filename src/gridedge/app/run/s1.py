@@ -12,12 +12,15 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridedge.bus.envelope import Transport
 from gridedge.ports.p1.readers import ChunkSource
 
-__all__ = ["S1Stats", "open_s1", "run_s1"]
+if TYPE_CHECKING:
+    from gridedge.home.nilm.engine import NilmEngine
+
+__all__ = ["S1Stats", "nilm_engine", "open_s1", "run_s1"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,15 @@ def open_s1(serial: str | None, tcp: str | None, file: str | None) -> ChunkSourc
     return s1_file_reader(file)
 
 
+def nilm_engine(site_id: str, transport: Transport) -> NilmEngine:
+    """Appliance recognition of the site, publishing on its bus (`site/<id>/nilm/...`); the
+    dashboard (`app.run.control.SiteControl`) shows it and names what it finds."""
+    from gridedge.home.nilm.engine import NilmEngine
+    from gridedge.home.nilm.library import ApplianceLibrary
+
+    return NilmEngine(ApplianceLibrary(), site_id=site_id, transport=transport)
+
+
 async def run_s1(
     source: ChunkSource,
     site_id: str,
@@ -61,20 +73,20 @@ async def run_s1(
     *,
     nilm: bool = True,
     stats: S1Stats | None = None,
+    engine: NilmEngine | None = None,
 ) -> S1Stats:
-    """Read `source` until `stop` (or its end), publishing what the analytics and NILM find."""
+    """Read `source` until `stop` (or its end), publishing what the analytics and NILM find (with
+    `nilm`: `engine`, or a new `nilm_engine`)."""
     from gridedge.home.analytics import Analytics
     from gridedge.ports.s1.deframe import S1Deframer
 
     stats = stats if stats is not None else S1Stats()
     deframer = S1Deframer()
     analytics = Analytics(site_id, transport=transport, batch_s=0.1)
-    engine = None
-    if nilm:
-        from gridedge.home.nilm.engine import NilmEngine
-        from gridedge.home.nilm.library import ApplianceLibrary
-
-        engine = NilmEngine(ApplianceLibrary(), site_id=site_id, transport=transport)
+    if not nilm:
+        engine = None
+    elif engine is None:
+        engine = nilm_engine(site_id, transport)
 
     async def consume() -> None:
         async for data in source.chunks():
