@@ -216,15 +216,10 @@ def _password(args: argparse.Namespace, name: str) -> str:
 
 def set_password(store: UserStore, name: str, password: str, db: Path | str = "the users database") -> None:
     """Give `name` a new password, keeping their role; their sessions and API tokens end."""
-    from gridedge.web.users import User
-
     _existing(store, name, Path(db))
-    user = store.user(name)
-    assert isinstance(user, User)
     if len(password) < MIN_PASSWORD:
         raise UsersError(f"a password needs at least {MIN_PASSWORD} characters")
-    store.remove_user(name)
-    store.add_user(name, user.role, password)
+    store.set_password(name, password)
 
 
 def first_owner(store: UserStore) -> Credential | None:

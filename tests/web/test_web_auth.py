@@ -122,3 +122,22 @@ def test_nothing_changes_state_without_the_right_login(tmp_path: Path) -> None:
     op.cookies.clear()
     assert op.post("/api/limits", headers={CSRF_HEADER: "1"}).status_code == 401
     assert done == ["dso", "dso"]
+
+
+def test_a_new_password_ends_the_old_sessions_and_tokens(tmp_path: Path) -> None:
+    clock = SimClock(T0)
+    users = store(tmp_path, clock)
+    session = users.login("anna", PW)
+    token = users.issue_token("anna", "script")
+    users.set_password("anna", "a brand new passphrase")
+    for check in (lambda: users.session(session.token), lambda: users.token(token.token)):
+        with pytest.raises(AuthError):
+            check()
+    with pytest.raises(AuthError):
+        users.login("anna", PW)
+    assert users.login("anna", "a brand new passphrase").token
+    assert users.user("anna") == User("anna", Role.HOME_OWNER)  # the role stays
+    with pytest.raises(ValueError, match="at least 12"):
+        users.set_password("anna", "short")
+    with pytest.raises(KeyError, match="nobody"):
+        users.set_password("nobody", "a brand new passphrase")

@@ -201,6 +201,19 @@ class UserStore:
             rows = self._db.execute("select name, role from users order by name").fetchall()
         return [User(n, Role(r)) for n, r in rows]
 
+    def set_password(self, name: str, password: str) -> None:
+        """A new password; every session and API token of the user ends with the old one
+        (OWASP ASVS 3.3.3: a credential change terminates the other sessions)."""
+        if len(password) < 12:
+            raise ValueError("a password needs at least 12 characters")
+        stored = hash_password(password, self.params)
+        with self._lock:
+            changed = self._db.execute("update users set password = ? where name = ?", (stored, name))
+            if changed.rowcount == 0:
+                raise KeyError(f"no user {name!r}")
+            self._db.execute("delete from sessions where name = ?", (name,))
+            self._db.execute("delete from tokens where name = ?", (name,))
+
     def remove_user(self, name: str) -> None:
         """Remove a user with their sessions and tokens."""
         with self._lock:
