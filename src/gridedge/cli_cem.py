@@ -65,8 +65,8 @@ if TYPE_CHECKING:
     from gridedge.bus.security import KeyRing, Signer
     from gridedge.clock import Clock
     from gridedge.home.cem.service import CemService
+    from gridedge.home.devices.adapter import DeviceAdapter
     from gridedge.home.ha.publisher import HaCommand, HaSnapshot
-    from gridedge.model.devices import DeviceInfo
     from gridedge.model.overload import OverloadWarning
     from gridedge.model.reading import MeterReading
     from gridedge.model.scenario import Scenario
@@ -629,11 +629,12 @@ async def _run_service(
 
 
 class ManagedDevices:
-    """The "Managed by gridedge" switches of Home Assistant: a device switched OFF is taken out of
-    the service's registry and parked here (the planner and the control cycle no longer see it,
-    so it gets no setpoints and runs on its own fallbacks; its adapter keeps its protocol session,
-    so its readings stay visible in Home Assistant); ON puts the same adapter back. A parked device
-    that reconnects (its protocol registers a new adapter) is parked again at once.
+    """The "Managed by gridedge" switches of Home Assistant, on `home.cem.managed.DeviceParking`
+    (the one implementation, shared with the demo and `gridedge run`): a device switched OFF is
+    taken out of the service's registry and parked (the planner and the control cycle no longer
+    see it, so it gets no setpoints and runs on its own fallbacks; its adapter keeps its protocol
+    session, so its readings stay visible in Home Assistant); ON puts the same adapter back. A
+    parked device that reconnects (its protocol registers a new adapter) is parked again at once.
 
     A grid operator's limit comes first (§14a EnWG, LPC/LPP): while a limit or the failsafe applies,
     switching a device OFF is refused, and devices parked before are put back under management
@@ -642,28 +643,19 @@ class ManagedDevices:
     """
 
     def __init__(self, service: CemService) -> None:
-        from gridedge.home.devices.adapter import DeviceAdapter
+        from gridedge.home.cem.managed import DeviceParking
 
         self.service = service
-        self.parked: dict[str, tuple[DeviceAdapter, str | None]] = {}
-        self._stop = service.registry.listen(self._on_device)
+        self.parking = DeviceParking(service, who="Home Assistant")
 
     def close(self) -> None:
-        self._stop()
+        self.parking.close()
 
-    def _on_device(self, info: DeviceInfo, added: bool) -> None:
-        did = info.device_id
-        if added and did in self.parked:
-            registry = self.service.registry
-            adapter = registry.get(did)
-            self.parked[did] = (adapter, self.parked[did][1])
-
-            def park_again() -> None:
-                if did in registry and did in self.parked:
-                    registry.remove(did)
-
-            # not from inside the registry's own listener loop: the other listeners hear `added` first
-            asyncio.get_running_loop().call_soon(park_again)
+    @property
+    def parked(self) -> dict[str, tuple[DeviceAdapter, str | None]]:
+        """Parked devices: id -> (adapter, the scenario's name or None)."""
+        names = self.parking.names
+        return {did: (a, names.get(did)) for did, a in self.parking.parked.items()}
 
     def command(self, command: HaCommand) -> str | None:
         """`HomeAssistantBridge.on_command`: None when done, or why not."""
@@ -672,48 +664,17 @@ class ManagedDevices:
         did = command.device_id
         if command.control != CONTROL_MANAGED or did is None:
             return f"{command.control}: not a control of gridedge cem"
-        registry = self.service.registry
-        if command.value:
-            parked = self.parked.pop(did, None)
-            if parked is not None and did not in registry:
-                registry.add(parked[0])
-                log.info("Home Assistant: %s is managed by gridedge again", did)
-            return None if parked is not None or did in registry else f"no device {did!r}"
-        if did in self.parked:
-            return None
-        if did not in registry:
-            return f"no device {did!r}"
-        limited = self.grid_limited()
-        if limited is not None:
-            return f"refused while the grid operator's limit applies ({limited})"
-        self.parked[did] = (registry.get(did), self.service.binding.by_id.get(did))
-        registry.remove(did)
-        log.warning("Home Assistant: %s is no longer managed by gridedge (it runs on its own)", did)
-        return None
-
+        return self.parking.set_managed(did, bool(command.value))
 
     def grid_limited(self) -> str | None:
         """Which grid limit applies now (LPC/LPP limited or failsafe), or None."""
-        from gridedge.model.limits import Direction, LpcState
+        from gridedge.home.cem.managed import grid_limited
 
-        for direction in (Direction.CONSUMPTION, Direction.PRODUCTION):
-            report = self.service.grid.report(direction)
-            if report is not None and report.state in (LpcState.LIMITED, LpcState.FAILSAFE):
-                return f"{direction.value} {report.state.value}"
-        return None
+        return grid_limited(self.service)
 
     def restore_under_limit(self) -> list[str]:
         """Put every parked device back under management while a grid limit applies."""
-        if not self.parked or self.grid_limited() is None:
-            return []
-        back = []
-        for did, (adapter, _) in list(self.parked.items()):
-            del self.parked[did]
-            if did not in self.service.registry:
-                self.service.registry.add(adapter)
-            back.append(did)
-            log.warning("a grid limit applies: %s is managed by gridedge again", did)
-        return back
+        return self.parking.restore_under_limit()
 
 
 def ha_snapshot(

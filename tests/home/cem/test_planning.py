@@ -150,7 +150,9 @@ def test_live_state_overrides_the_scenario_and_limits_become_step_ceilings() -> 
     assert ev.energy_needed_kwh == pytest.approx((0.8 - 0.6) * 60.0)
     assert ev.deadline == 48  # departs 07:00 next day: beyond 12 h, the horizon end
     (hp,) = inp.heat_pumps
-    assert hp.indoor_c == 19.0 and hp.min_modulation is None
+    # the compressor is 0 or at least its minimum modulation up to the next re-plan and an hour more
+    assert hp.indoor_c == 19.0 and hp.min_modulation == 0.3
+    assert hp.min_modulation_steps == sc.cem.planner.replan_min // 15 + 4
     lim = inp.limits.import_max_w
     assert lim is not None
     # 19:20..20:00 overlaps the steps 19:15, 19:30, 19:45

@@ -109,7 +109,7 @@ def build_street(config: DemoConfig) -> list[Scenario]:
                         target_soc=0.9,
                     ),
                 ),
-                heat_pump=(HeatPumpConfig(indoor_c=20.3, min_modulation=0.1),),
+                heat_pump=(HeatPumpConfig(indoor_c=20.3),),
             )
         out.append(sc.model_copy(update=update))
     return out

@@ -5,7 +5,9 @@ controllers run in priority order, outputs are the setpoints the loop sends to d
 here: the limit guard's budget first (safety), then the plan, then comfort (which corrects the
 plan), the battery on the plan's grid exchange (forecast errors), the capacity tariff's quarter
 hour (unforeseen loads), then self-consumption for devices nobody spoke for; the guard then
-shares its budget over what they asked (`home.cem.guard`). I/O lives in `home.cem.loop`.
+shares its budget over what they asked (`home.cem.guard`). The compressor timer
+(`home.cem.compressor`) runs after comfort, so that no heat pump is asked to short-cycle, and
+once more after the guard (`settled`). I/O lives in `home.cem.loop`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gridedge.home.cem.compressor import CompressorTimer
 from gridedge.home.cem.controllers import (
     ComfortController,
     Controller,
@@ -48,6 +51,7 @@ def default_controllers() -> list[Controller]:
     return [
         PlanController(),
         ComfortController(),
+        CompressorTimer(),
         GridTargetController(),
         PeakController(),
         SurplusController(),
@@ -66,6 +70,10 @@ class ControlCycle:
         for c in self.controllers:
             c.run(snap, orders)
         result = self.guard.settle(snap, orders)
+        for c in self.controllers:
+            settled = getattr(c, "settled", None)
+            if settled is not None:
+                settled(snap, orders)
         over_import = over_export = 0.0
         if snap.grid is not None:
             net = snap.grid.net_power_w

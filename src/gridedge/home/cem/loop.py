@@ -76,6 +76,7 @@ class ControlLoop:
         plan: PlanSource | None = None,
         plan_grid: Callable[[datetime], float | None] | None = None,
         peak: Callable[[float], PeakWatch | None] | None = None,
+        running: PlanSource | None = None,
         comfort: tuple[Comfort, ...] = (),
         period_s: float = 1.0,
         max_reading_age_s: float = 5.0,
@@ -93,6 +94,7 @@ class ControlLoop:
         self.plan: PlanSource = plan if plan is not None else (lambda now: None)
         self.plan_grid = plan_grid if plan_grid is not None else (lambda now: None)
         self.peak = peak if peak is not None else (lambda t: None)
+        self.running: PlanSource = running if running is not None else (lambda now: None)
         self.comfort = comfort
         self.period_s = period_s
         self.max_reading_age_s = max_reading_age_s
@@ -140,6 +142,7 @@ class ControlLoop:
             comfort=self.comfort,
             plan_grid_w=self.plan_grid(now),
             peak=self.peak(t),
+            running_w=self.running(now) or (),
         )
 
     # ---- one cycle

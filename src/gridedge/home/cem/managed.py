@@ -5,8 +5,8 @@ no longer see it, so it gets no setpoints and runs on its own); un-parking puts 
 back. While the grid operator's limit or the failsafe applies (LPC/LPP limited or failsafe,
 §14a EnWG, VDE-AR-E 2829-6), parking is refused and devices parked before are put back under
 management (`restore_under_limit`), since a device outside the limit guard's reach could break
-the limit. `gridedge cem` offers the same switch to Home Assistant (cli_cem `ManagedDevices`);
-the demo's dashboard uses this class.
+the limit. The one implementation of the switch: the demo's dashboard, `gridedge run` and
+`gridedge cem`'s Home Assistant switches (cli_cem `ManagedDevices`) all use this class.
 """
 
 from __future__ import annotations
@@ -36,9 +36,13 @@ def grid_limited(service: CemService) -> str | None:
 class DeviceParking:
     """Parked devices of one `CemService`: `set_managed(device_id, managed)`."""
 
-    def __init__(self, service: CemService) -> None:
+    def __init__(self, service: CemService, *, who: str = "") -> None:
         self.service = service
         self.parked: dict[str, DeviceAdapter] = {}
+        self.names: dict[str, str | None] = {}
+        """The scenario's name of each parked device (None: not in the scenario), taken when parked."""
+        self.who = who
+        """Who switches, for the log lines (e.g. "Home Assistant"; default: the site's id)."""
         self._stop = service.registry.listen(self._on_device)
 
     def close(self) -> None:
@@ -65,9 +69,10 @@ class DeviceParking:
         registry = self.service.registry
         if managed:
             adapter = self.parked.pop(device_id, None)
+            self.names.pop(device_id, None)
             if adapter is not None and device_id not in registry:
                 registry.add(adapter)
-                log.info("%s: %s is managed again", self.service.site_id, device_id)
+                log.info("%s: %s is managed again", self._by(), device_id)
             return None if adapter is not None or device_id in registry else f"no device {device_id!r}"
         if device_id in self.parked:
             return None
@@ -77,9 +82,13 @@ class DeviceParking:
         if limited is not None:
             return f"refused while the grid operator's limit applies ({limited})"
         self.parked[device_id] = registry.get(device_id)
+        self.names[device_id] = self.service.binding.by_id.get(device_id)
         registry.remove(device_id)
-        log.warning("%s: %s is no longer managed (it runs on its own)", self.service.site_id, device_id)
+        log.warning("%s: %s is no longer managed (it runs on its own)", self._by(), device_id)
         return None
+
+    def _by(self) -> str:
+        return self.who or self.service.site_id
 
     def restore_under_limit(self) -> list[str]:
         """Put every parked device back under management while a grid limit applies."""
@@ -88,8 +97,9 @@ class DeviceParking:
         back = []
         for did, adapter in list(self.parked.items()):
             del self.parked[did]
+            self.names.pop(did, None)
             if did not in self.service.registry:
                 self.service.registry.add(adapter)
             back.append(did)
-            log.warning("%s: a grid limit applies: %s is managed again", self.service.site_id, did)
+            log.warning("%s: a grid limit applies: %s is managed again", self._by(), did)
         return back

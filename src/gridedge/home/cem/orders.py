@@ -4,7 +4,8 @@ Controllers run in priority order and write here. Bounds only tighten: a lower-p
 controller can never lift a ceiling a higher one set (OpenEMS's rule that a later controller
 works within the constraints of earlier ones). A proposal is a wish for a power; a later
 controller may replace an earlier proposal (comfort corrects the plan), but every proposal is
-clipped to the bounds when the setpoints are made.
+clipped to the bounds when the setpoints are made. A hold keeps later proposals in a range
+without binding the limit guard's caps (a compressor's run and off times).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class _Order:
     max_w: float = math.inf
     min_w: float = -math.inf
     reasons: list[str] = field(default_factory=list)
+    held: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -58,9 +60,18 @@ class Orders:
             o.reasons.append(reason)
 
     def propose(self, device_id: str, power_w: float, reason: str) -> None:
+        """Ask for `power_w` (kept within a `hold` set before)."""
         o = self._get(device_id)
+        if o.held is not None:
+            power_w = min(max(power_w, o.held[0]), o.held[1])
         o.power_w = power_w
         o.reasons.append(reason)
+
+    def hold(self, device_id: str, low_w: float, high_w: float) -> None:
+        """Keep later proposals for the device within `low_w`..`high_w` (a compressor's minimum
+        run or off time, `home.cem.compressor`). Unlike `floor`, a hold does not bind `cap`: the
+        limit guard may still lower the device."""
+        self._get(device_id).held = (low_w, high_w)
 
     def proposal(self, device_id: str) -> float | None:
         o = self._by_device.get(device_id)

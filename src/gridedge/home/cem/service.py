@@ -33,6 +33,7 @@ from pathlib import Path
 from gridedge.bus.envelope import Transport
 from gridedge.bus.inprocess import InProcessBus
 from gridedge.clock import Clock
+from gridedge.home.cem.compressor import CompressorTimer
 from gridedge.home.cem.controllers import (
     ComfortController,
     GridTargetController,
@@ -50,7 +51,8 @@ from gridedge.home.cem.notify import ActiveLimits, NearLimitConfig, NearLimitNot
 from gridedge.home.cem.openadr_link import OpenAdrSignals, merge_active
 from gridedge.home.cem.overload import OverloadLimit, overload_topic
 from gridedge.home.cem.peak import PeakWatch
-from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions
+from gridedge.home.cem.planner import CopModel, Plan, Planner, SolverOptions, Timeline
+from gridedge.home.cem.planner.inputs import FloatArray
 from gridedge.home.cem.planning import (
     PlanContext,
     ScheduledLimit,
@@ -146,10 +148,12 @@ class CemService:
             NearLimitConfig(share=share, clear_share=share * 0.95, step_share=0.05),
         )
         self.guard = LimitGuard()
+        self.compressors = CompressorTimer()
         cycle = ControlCycle(
             [
                 PlanController(),
                 ComfortController(),
+                self.compressors,
                 GridTargetController(),
                 PeakController(),
                 SurplusController(EVMode(cfg.ev_mode.value)),
@@ -167,12 +171,15 @@ class CemService:
             plan=self._plan_now,
             plan_grid=self._plan_grid_now,
             peak=self._peak_now,
+            running=self._running_now,
             period_s=cfg.period_s,
         )
         self.planner = Planner(
             SolverOptions(time_limit_s=cfg.planner.time_limit_s, mip_rel_gap=cfg.planner.mip_gap)
         )
         self.plan: Plan | None = None
+        self._running: tuple[Timeline, dict[str, FloatArray]] | None = None
+        """The last plan's model of each heat pump's lowest running power per step (W)."""
         self.last_summary: PlanSummary | None = None
         self.plans_made = 0
         self.replanning = 0
@@ -254,6 +261,21 @@ class CemService:
             rid = self.binding.registry_id(name)
             if rid is not None:
                 out.append((rid, watts))
+        return tuple(out)
+
+    def _running_now(self, now: datetime) -> tuple[tuple[str, float], ...] | None:
+        """Each heat pump's lowest running power now (minimum modulation x its maximum at the
+        forecast outdoor temperature, from the last plan's inputs), in registry ids."""
+        running = self._running
+        if running is None:
+            return None
+        tl, by_name = running
+        k = min(max(tl.step_at(now), 0), tl.n - 1)
+        out = []
+        for name, watts in by_name.items():
+            rid = self.binding.registry_id(name)
+            if rid is not None:
+                out.append((rid, float(watts[k])))
         return tuple(out)
 
     def _plan_grid_now(self, now: datetime) -> float | None:
@@ -379,6 +401,14 @@ class CemService:
             log.warning("%s", msg)
             return None
         plan = await asyncio.to_thread(self.planner.plan, ctx.inputs)
+        self._running = (
+            ctx.inputs.timeline,
+            {
+                hp.device_id: hp.min_modulation * hp.max_electric_w
+                for hp in ctx.inputs.heat_pumps
+                if hp.min_modulation is not None
+            },
+        )
         return self.adopt_plan(plan, made_at=now, notes=ctx.notes)
 
     def _next_replan_delay(self) -> float:

@@ -74,6 +74,9 @@ class Snapshot:
     """The plan's net grid power for the current step (import positive); None: no plan."""
     peak: PeakWatch | None = None
     """The capacity tariff's quarter hour in progress; None: no capacity tariff."""
+    running_w: tuple[tuple[str, float], ...] = ()
+    """Device id -> the lowest power it runs at, as the plan's model has it (a heat pump's
+    minimum modulation at the forecast outdoor temperature); see `home.cem.compressor`."""
 
     def device(self, device_id: str) -> DeviceView | None:
         for d in self.devices:

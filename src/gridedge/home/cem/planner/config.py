@@ -134,10 +134,12 @@ def heat_pump_from_config(
     comfort_min_c: FloatArray | None = None,
     comfort_max_c: FloatArray | None = None,
     modulating: bool = True,
+    min_modulation_steps: int | None = None,
 ) -> HeatPumpInputs:
     """COP and the compressor's electric maximum per step from the outdoor temperature at the
     scenario's flow temperature; comfort band setpoint ± band_k/2 unless given (as the simulated
-    thermostat); `modulating=False` drops the minimum-modulation binaries (continuous 0..max)."""
+    thermostat); `modulating=False` drops the minimum-modulation binaries (continuous 0..max),
+    `min_modulation_steps` keeps them in the first steps only (`HeatPumpInputs`)."""
     out = np.asarray(outdoor_c, dtype=np.float64)
     cop = np.array([performance.cop(float(t), cfg.supply_c) for t in out])
     pmax = np.array([performance.capacity_w(float(t), cfg.supply_c) for t in out]) / cop
@@ -153,6 +155,7 @@ def heat_pump_from_config(
         cop=cop,
         max_electric_w=pmax,
         min_modulation=cfg.min_modulation if modulating else None,
+        min_modulation_steps=min_modulation_steps if modulating else None,
     )
 
 

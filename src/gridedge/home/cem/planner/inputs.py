@@ -207,7 +207,9 @@ class HeatPumpInputs:
     come from the outdoor temperature (see `config.heat_pump_from_config`, hplib maps). The
     comfort band `comfort_min_c`/`comfort_max_c` applies to the indoor temperature at the end
     of each step (NaN: no bound that step). `min_modulation`: when set, the compressor runs at
-    0 or between this share and 1 of `max_electric_w` (one binary per step).
+    0 or between this share and 1 of `max_electric_w` (one binary per step), in the first
+    `min_modulation_steps` steps (None: in every step); later steps are planned as the mean
+    power of a compressor that cycles (any power 0..max over the step).
     """
 
     device_id: str
@@ -219,6 +221,7 @@ class HeatPumpInputs:
     cop: FloatArray
     max_electric_w: FloatArray
     min_modulation: float | None = None
+    min_modulation_steps: int | None = None
 
     def __post_init__(self) -> None:
         d = self.device_id
@@ -228,6 +231,13 @@ class HeatPumpInputs:
         if self.min_modulation is not None:
             _check(
                 0 < self.min_modulation <= 1, f"{d}.min_modulation", "a share in (0, 1]", self.min_modulation
+            )
+        if self.min_modulation_steps is not None:
+            _check(
+                self.min_modulation_steps >= 0,
+                f"{d}.min_modulation_steps",
+                "a number of steps >= 0",
+                self.min_modulation_steps,
             )
 
 
@@ -386,9 +396,10 @@ class PlanInputs:
             _check(bool((pmax >= 0).all()), f"{d}.max_electric_w", ">= 0 W", float(pmax.min()))
             hps.append(
                 HeatPumpInputs(
-                    d, hp.ua_w_per_k, hp.capacity_kwh_per_k, hp.indoor_c, lo, hi, cop, pmax, hp.min_modulation
+                    d, hp.ua_w_per_k, hp.capacity_kwh_per_k, hp.indoor_c, lo, hi, cop, pmax,
+                    hp.min_modulation, hp.min_modulation_steps,
                 )
-            )
+            )  # fmt: skip
             ids.append(d)
         _set(self, "heat_pumps", tuple(hps))
         ids += [a.device_id for a in self.appliances]

@@ -11,7 +11,9 @@ lasts dt hours. Per step t:
 * EV       0 or I_min..I_max per phase on 1 or 3 phases (binaries only in the session's steps:
            the minimum current is what makes it discrete); Σ η dt p + short >= energy needed.
 * heat pump  T[t] = a T[t-1] + (1 - a)(T_out[t] + COP[t] p[t] / UA), a = exp(-UA dt / C)
-           (exact for a piecewise-constant input), comfort band with priced slacks per step.
+           (exact for a piecewise-constant input), comfort band with priced slacks per step;
+           with a minimum modulation m the compressor is semi-continuous: p = 0 or
+           m p_max <= p <= p_max (one binary per step), as a compressor cannot run below it.
 * appliance  one start binary per allowed start; Σ starts + skip = 1, skip priced.
 * capacity tariff  peak >= already-billed peak, peak >= every counted quarter-hour's mean import;
            cost eur_per_kw x (peak - already billed).
@@ -76,6 +78,9 @@ class HeatPumpVars:
     hi_steps: IntArray
     hi_slack: IntArray
     on: IntArray
+    """Binaries 'compressor running' (minimum modulation), one per step of `on_steps`; may be empty."""
+    on_steps: IntArray
+    """Steps with an `on` binary (those with a compressor maximum > 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,14 +290,15 @@ def build(inputs: PlanInputs, *, cuts: bool = True) -> PlanModel:
         lp.rows(lo_steps.size, hp.comfort_min_c[lo_steps], INF, [(j, temp[lo_steps], 1.0), (j, lo_s, 1.0)])
         j = np.arange(hi_steps.size)
         lp.rows(hi_steps.size, -INF, hp.comfort_max_c[hi_steps], [(j, temp[hi_steps], 1.0), (j, hi_s, -1.0)])
-        on = EMPTY
+        on, live = EMPTY, EMPTY
         if hp.min_modulation is not None:
-            live = np.flatnonzero(pmax > 0)
+            firm = n if hp.min_modulation_steps is None else min(n, hp.min_modulation_steps)
+            live = np.flatnonzero(pmax[:firm] > 0).astype(np.int64)
             on = lp.cols(live.size, binary=True)
             j = np.arange(live.size)
             lp.rows(live.size, -INF, 0.0, [(j, p[live], 1.0), (j, on, -pmax[live])])
             lp.rows(live.size, 0.0, INF, [(j, p[live], 1.0), (j, on, -hp.min_modulation * pmax[live])])
-        hps.append(HeatPumpVars(p, temp, lo_steps, lo_s, hi_steps, hi_s, on))
+        hps.append(HeatPumpVars(p, temp, lo_steps, lo_s, hi_steps, hi_s, on, live))
 
     # appliances
     mean_price = float(np.mean(price_in))
