@@ -287,6 +287,11 @@ class CemService:
             return None
         return float(plan.grid_import_w[k] - plan.grid_export_w[k])
 
+    @property
+    def tariff(self) -> Tariff | None:
+        """The tariff the plan in force was made with (None before the first plan)."""
+        return self._tariff
+
     def _peak_now(self, t: float) -> PeakWatch | None:
         """The quarter hour in progress when the tariff bills the monthly peak; the cap is the
         month's billed peak so far (at least the minimum billed), or the plan's import when the
