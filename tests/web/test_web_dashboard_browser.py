@@ -80,6 +80,54 @@ def test_the_home_view_renders_and_follows_live_updates(
     assert errors == []
 
 
+def seconds(text: str) -> int:
+    """A countdown as the page shows it (`1 min 48 s`, `58 s`, `2 min`, `12 s ago`), in seconds."""
+    words = text.removesuffix(" ago").split()
+    units = {"h": 3600, "min": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in zip(words[::2], words[1::2], strict=True))
+
+
+def test_the_lag_shows_next_to_the_speed_once_the_world_falls_behind(
+    browser: Any, served: tuple[FakeControl, str]
+) -> None:
+    control, url = served
+    page, errors = open_page(browser, url)
+    assert page.is_hidden(tid("sim-lag"))
+    title = page.get_attribute(tid("sim-clock"), "title")
+    control.lag_s = 45.0  # at 60x, less than a wall second behind: not worth showing
+    control.bump(home_only=False)
+    page.wait_for_function(
+        f"() => document.querySelector('{tid('sim-clock')}').title !== {title!r}", timeout=3000
+    )
+    assert page.is_hidden(tid("sim-lag"))
+    control.lag_s = 125.0
+    control.bump(home_only=False)
+    page.wait_for_selector(tid("sim-lag"), state="visible", timeout=3000)
+    assert page.text_content(tid("sim-lag")) == "2 min 05 s behind"
+    assert page.get_attribute(tid("sim-lag"), "data-s") == "125"
+    assert errors == []
+
+
+def test_the_countdowns_run_between_updates_while_the_clock_moves(
+    browser: Any, served: tuple[FakeControl, str]
+) -> None:
+    control, url = served
+    page, errors = open_page(browser, url)
+    page.wait_for_timeout(1200)
+    assert page.text_content(tid("failsafe-in")) == "1 min 48 s"  # the clock stands still: so do they
+    for _ in range(6):  # the simulated clock moves 10 s every 0.2 s (50x, below the speed of 60x)
+        control.bump(home_only=False)
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(2000)  # the last update came within 0.5 s; it runs on for at most 1 s after
+    left = seconds(page.text_content(tid("failsafe-in")))
+    age = seconds(page.text_content(tid("heartbeat-age")))
+    assert 20 <= left <= 100, left  # 108 s at the update, then up to 60 simulated s a wall second
+    assert abs(left + age - 120) <= 1  # 12 s ago + 108 s left: both run on the same clock
+    page.wait_for_timeout(500)
+    assert seconds(page.text_content(tid("failsafe-in"))) == left  # no update: they stop
+    assert errors == []
+
+
 def test_commands_need_the_right_login(browser: Any, served: tuple[FakeControl, str]) -> None:
     control, url = served
     page, errors = open_page(browser, url)

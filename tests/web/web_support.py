@@ -72,6 +72,7 @@ class FakeControl:
         self.waiting = 0
         """`wait_change` calls in progress (an event stream that ended leaves none behind)."""
         self.speed = 60.0
+        self.lag_s = 0.0
         self.grid_w = 1830.0
         self.now = NOW
         self.limit_w: float | None = None
@@ -111,7 +112,11 @@ class FakeControl:
         )
         # like the real world: some times in UTC, others (plan, prices) in the site's own offset
         return DemoStatus(
-            now=self.now.astimezone(UTC), speed=self.speed, story=story, homes=(S1_HOME, HOME_2)
+            now=self.now.astimezone(UTC),
+            speed=self.speed,
+            story=story,
+            homes=(S1_HOME, HOME_2),
+            lag_s=self.lag_s,
         )
 
     def home(self, site_id: str) -> HomeView:

@@ -212,6 +212,8 @@ class DemoStatus:
     story: tuple[StoryStep, ...]
     homes: tuple[str, ...]
     """Site ids; the first is the S1 home with NILM."""
+    lag_s: float = 0.0
+    """How far simulated time is behind the requested speed, s (0 while the machine keeps up)."""
 
 
 class UnknownSite(KeyError):

@@ -137,7 +137,9 @@ class DemoWorld:
         return self._version
 
     def status(self) -> DemoStatus:
-        return DemoStatus(self.clock.now(), self._speed, self.story.steps(), tuple(self._by_id))
+        return DemoStatus(
+            self.clock.now(), self._speed, self.story.steps(), tuple(self._by_id), lag_s=self.lag_s
+        )
 
     def _home(self, site_id: str) -> DemoHome:
         home = self._by_id.get(site_id)

@@ -204,6 +204,8 @@ function renderStatus(s) {
   $("sim-clock").textContent = hhmm(s.now);
   $("sim-clock").title = s.now;
   $("sim-speed").textContent = `${s.speed}×`;
+  noteClock(s);
+  renderLag(s.lag_s ?? 0, s.speed);
   const sel = $("speed-select");
   if (![...sel.options].some((o) => Number(o.value) === s.speed)) sel.append(h("option", { value: s.speed, text: `${s.speed}×` }));
   if (document.activeElement !== sel) sel.value = String([...sel.options].find((o) => Number(o.value) === s.speed).value);
@@ -225,6 +227,61 @@ function renderStatus(s) {
   }
   if (!state.site) { state.site = s.homes[0]; route(); }
   if (homes.value !== state.site) homes.value = state.site;
+}
+
+/* The world reports how far simulated time is behind the requested speed (`lag_s`, simulated
+ * seconds). Shown when it exceeds LAG_SHOW_S and LAG_SHOW_WALL_S of wall time at the speed asked
+ * (at 60x the pacing loop is routinely a few simulated seconds, a tenth of a wall second, behind),
+ * and kept for LAG_HOLD_MS after it falls back, so that a machine that keeps losing and catching
+ * up does not make it blink. */
+const LAG_SHOW_S = 3;
+const LAG_SHOW_WALL_S = 1;
+const LAG_HOLD_MS = 5000;
+let lagSeenAt = -Infinity;
+
+function renderLag(lag, speed) {
+  const el = $("sim-lag");
+  const now = performance.now();
+  if (lag > Math.max(LAG_SHOW_S, speed * LAG_SHOW_WALL_S)) {
+    lagSeenAt = now;
+    el.textContent = `${fmtS(lag)} behind`;
+    el.title = "Simulated time is behind the requested speed: this machine cannot run the world that fast";
+    el.dataset.s = String(Math.round(lag));
+  }
+  el.hidden = now - lagSeenAt > LAG_HOLD_MS;
+}
+
+/* Between two updates the countdowns (heartbeat age, failsafe in, limit ends in) run on the
+ * simulated clock: at the rate the status events showed it moving (never above the speed asked),
+ * for at most TICK_MAX_MS after the last status, and not at all while the clock stands still or the
+ * stream is down. An update always shows the server's values again. */
+const TICK_MS = 250;
+const TICK_MAX_MS = 1000;
+const simClock = { at: null, wall: 0, rate: 0 };
+
+function noteClock(s) {
+  const at = Date.parse(s.now);
+  const wall = performance.now();
+  if (simClock.at !== null && at > simClock.at && wall > simClock.wall) {
+    simClock.rate = Math.min(s.speed, (at - simClock.at) / (wall - simClock.wall));
+  } else {
+    simClock.rate = 0;  // the first status, a clock that stood still or went back (a new world)
+  }
+  simClock.at = at;
+  simClock.wall = wall;
+}
+
+/** Simulated seconds between the views' time `iso` and now, as the browser estimates it (>= 0). */
+function simSince(iso) {
+  if (simClock.at === null || !state.source || state.source.readyState !== EventSource.OPEN) return 0;
+  const wall = Math.min(performance.now() - simClock.wall, TICK_MAX_MS);
+  const now = simClock.at + simClock.rate * wall;
+  return Math.max(0, (now - Date.parse(iso)) / 1000);
+}
+
+function tickCountdowns() {
+  if (state.home) renderCountdowns(state.home.limit, simSince(state.home.now));
+  if (state.status) renderLag(state.status.lag_s ?? 0, state.status.speed);
 }
 
 // --------------------------------------------------------------------------------------------- home
@@ -305,10 +362,7 @@ function renderLimit(limit, flow) {
   $("home-import-limit").textContent = limit.import_limit_w === null ? "none" : fmtW(limit.import_limit_w);
   $("home-import-limit").dataset.w = limit.import_limit_w === null ? "" : String(limit.import_limit_w);
   $("home-export-limit").textContent = limit.export_limit_w === null ? "none" : fmtW(limit.export_limit_w);
-  $("heartbeat-age").textContent = limit.heartbeat_age_s === null ? "never" : `${fmtS(limit.heartbeat_age_s)} ago`;
-  $("failsafe-in").textContent = fmtS(limit.failsafe_in_s);
-  $("failsafe-in").dataset.level = limit.failsafe_in_s !== null && limit.failsafe_in_s < 60 ? "warning" : "";
-  $("limit-ends-in").textContent = fmtS(limit.limit_ends_in_s);
+  renderCountdowns(limit, 0);
   const bar = $("limit-usage");
   if (limit.import_limit_w) {
     const used = Math.max(0, flow.grid_w) / limit.import_limit_w;
@@ -317,6 +371,17 @@ function renderLimit(limit, flow) {
   } else {
     bar.style.width = "0";
   }
+}
+
+/** The limit's countdowns, `dt` simulated seconds after the view's time. */
+function renderCountdowns(limit, dt) {
+  const later = (s, sign) => (s === null || s === undefined ? null : Math.max(0, s + sign * dt));
+  const age = later(limit.heartbeat_age_s, 1);
+  const failsafe = later(limit.failsafe_in_s, -1);
+  $("heartbeat-age").textContent = age === null ? "never" : `${fmtS(age)} ago`;
+  $("failsafe-in").textContent = fmtS(failsafe);
+  $("failsafe-in").dataset.level = failsafe !== null && failsafe < 60 ? "warning" : "";
+  $("limit-ends-in").textContent = fmtS(later(limit.limit_ends_in_s, -1));
 }
 
 function renderHome(home) {
@@ -541,6 +606,7 @@ function wire() {
 
 async function start() {
   wire();
+  setInterval(tickCountdowns, TICK_MS);
   applyRoles();
   const [me, status] = await Promise.all([
     api("GET", "/api/session").then((s) => s.user).catch(() => null),

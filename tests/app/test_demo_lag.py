@@ -1,0 +1,48 @@
+"""`DemoStatus.lag_s`: how far simulated time is behind the requested speed, as the world's pacing
+loop measures it (`DemoWorld.lag_s`); 0 while the machine keeps up, and in the status's JSON."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from gridedge.app.demo.config import DemoConfig
+from gridedge.app.demo.world import DemoWorld
+from gridedge.app.views import DemoStatus
+
+
+def test_a_status_without_lag_defaults_to_zero() -> None:
+    status = DemoStatus(datetime(2026, 4, 15, 6, 30, tzinfo=UTC), 60.0, (), ("home-01",))
+    assert status.lag_s == 0.0
+    assert TypeAdapter(DemoStatus).dump_python(status, mode="json")["lag_s"] == 0.0
+
+
+def test_the_status_reports_the_lag_of_a_paced_world(tmp_path: Path) -> None:
+    world = DemoWorld(DemoConfig(tmp_path, homes=1, speed=1.0))
+    seen: dict[str, float] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(world.run(stop))
+        try:
+            await asyncio.wait_for(world.ready.wait(), 120)
+            await asyncio.sleep(1.5)  # 1x: one step a second, easily kept up
+            seen["slow"] = world.status().lag_s
+            world.set_speed(1e6)  # a million x: no machine keeps up
+            await asyncio.sleep(1.0)
+            status = world.status()
+            seen["fast"] = status.lag_s
+            seen["world"] = world.lag_s
+            seen["json"] = TypeAdapter(DemoStatus).dump_python(status, mode="json")["lag_s"]
+        finally:
+            stop.set()
+            await task
+
+    asyncio.run(main())
+    assert 0.0 <= seen["slow"] < 1.0
+    assert seen["fast"] > 1000.0  # simulated seconds behind, after a wall second
+    assert seen["world"] >= seen["fast"]  # the status copies the world's figure as it stands
+    assert seen["json"] == seen["fast"]
