@@ -87,6 +87,19 @@ def seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in zip(words[::2], words[1::2], strict=True))
 
 
+def test_a_site_without_storyline_shows_no_story_buttons_and_no_speed(
+    browser: Any, served: tuple[FakeControl, str]
+) -> None:
+    control, url = served
+    page, errors = open_page(browser, url)
+    page.wait_for_selector(tid("story-bar"), state="visible", timeout=3000)
+    control.story = False  # what `gridedge run`'s control says
+    control.bump(home_only=False)
+    page.wait_for_selector(tid("story-bar"), state="hidden", timeout=3000)
+    assert page.is_hidden(tid("speed-select"))
+    assert errors == []
+
+
 def test_the_lag_shows_next_to_the_speed_once_the_world_falls_behind(
     browser: Any, served: tuple[FakeControl, str]
 ) -> None:

@@ -79,6 +79,8 @@ class FakeControl:
         self.heartbeat = True
         self.managed = {"hp": True, "ev": True, "battery": True, "pv": True}
         self.labels = {"a1": "kettle", "a2": "fridge", "a3": "appliance 3"}
+        self.story = True
+        """False: a real site's control (`gridedge run`), without storyline."""
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -109,7 +111,7 @@ class FakeControl:
     def status(self) -> DemoStatus:
         story = tuple(
             StoryStep(key, key.replace("_", " "), f"{7 + 2 * i:02d}:30", i < 2) for i, key in enumerate(STORY)
-        )
+        ) if self.story else ()  # fmt: skip
         # like the real world: some times in UTC, others (plan, prices) in the site's own offset
         return DemoStatus(
             now=self.now.astimezone(UTC),

@@ -209,6 +209,8 @@ function renderStatus(s) {
   const sel = $("speed-select");
   if (![...sel.options].some((o) => Number(o.value) === s.speed)) sel.append(h("option", { value: s.speed, text: `${s.speed}×` }));
   if (document.activeElement !== sel) sel.value = String([...sel.options].find((o) => Number(o.value) === s.speed).value);
+  // a real site (`gridedge run`) has no storyline and runs at the wall clock's pace
+  $("story-bar").hidden = s.story.length === 0;
   const steps = $("story-steps");
   const keys = s.story.map((x) => `${x.key}:${x.done}`).join(",");
   if (steps.dataset.keys !== keys) {
