@@ -19,14 +19,16 @@ HP = DeviceInfo("hp", DeviceKind.HEAT_PUMP, Protocol.SIM, ControlMode.POWER, 0.0
 BAND = Comfort("hp", min_temperature_c=20.25, max_temperature_c=20.75)
 
 
-def _snap(t: float, power_w: float, temp: float, plan_w: float, *, limit_w: float | None = None) -> Snapshot:
+def _snap(
+    t: float, power_w: float, temp: float, plan_w: float, *, limit_w: float | None = None, hard: bool = True
+) -> Snapshot:
     state = DeviceState("hp", T0 + timedelta(seconds=t), power_w, temperature_c=temp, wants_power=True)
     return Snapshot(
         t=t,
         now=T0 + timedelta(seconds=t),
         grid=GridPoint(500.0 + power_w),
         devices=(DeviceView(HP, state),),
-        limits=ActiveLimits(limit_w, None, hard_import=limit_w is not None),
+        limits=ActiveLimits(limit_w, None, hard_import=hard and limit_w is not None),
         plan=(("hp", plan_w),),
         comfort=(BAND,),
         running_w=(("hp", 560.0),),
@@ -62,10 +64,11 @@ def test_minimum_run_off_and_start_interval() -> None:
     times = CompressorTimes()
     cycle = ControlCycle(default_controllers())
     # starts on the plan, which then says 0 after 60 s: it runs on to 600 s at its lowest power
+    # (560 W + 10 % headroom)
     assert _hp(cycle.process(_snap(0.0, 0.0, 20.5, 1000.0))) == 1000.0
     held = cycle.process(_snap(60.0, 1000.0, 20.5, 0.0))
-    assert _hp(held) == 1000.0 and "minimum run time, 540 s left" in held.setpoints[0].reason
-    assert _hp(cycle.process(_snap(599.0, 1000.0, 20.5, 0.0))) == 1000.0
+    assert _hp(held) == pytest.approx(616.0) and "minimum run time, 540 s left" in held.setpoints[0].reason
+    assert _hp(cycle.process(_snap(599.0, 616.0, 20.5, 0.0))) == pytest.approx(616.0)
     assert _hp(cycle.process(_snap(600.0, 1000.0, 20.5, 0.0))) == 0.0
     # the plan wants it again at 700 s: the pause (300 s) is over at 900 s, but the last start
     # was at 0 s, so not before 1200 s (3 starts an hour)
@@ -81,6 +84,16 @@ def test_a_hard_limit_still_stops_a_compressor_in_its_minimum_run() -> None:
     # the meter's breaker countdown: the budget leaves nothing for the heat pump
     cut = cycle.process(_snap(30.0, 1500.0, 20.5, 1500.0, limit_w=200.0))
     assert _hp(cut) == 0.0
+
+
+def test_a_soft_grid_limit_also_ends_the_minimum_run() -> None:
+    """An LPC limit that is not the breaker's (no `hard_import`): the guard grants a controllable
+    device the §14a minimum of what it demands, so a minimum-run hold must not become a demand."""
+    cycle = ControlCycle(default_controllers())
+    assert _hp(cycle.process(_snap(0.0, 0.0, 20.5, 1500.0))) == 1500.0
+    # 800 W allowed, 500 W of household: the plan stops the heat pump, and so must the cycle
+    stopped = cycle.process(_snap(30.0, 1500.0, 20.5, 0.0, limit_w=800.0, hard=False))
+    assert _hp(stopped) == 0.0, stopped.setpoints
 
 
 def test_times_are_checked() -> None:

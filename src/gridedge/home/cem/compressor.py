@@ -116,9 +116,13 @@ class CompressorTimer:
                 continue
             lowest = running * (1.0 + tm.headroom)
             want_on = target > ON_W
-            if st.on and not want_on and snap.t - st.since < tm.min_run_s:
+            limited = snap.limits.import_w is not None
+            if st.on and not want_on and snap.t - st.since < tm.min_run_s and not limited:
+                # held at its lowest power, the least it can draw while running; never while a
+                # grid limit applies: the §14a minimum would let the hold through the guard as
+                # if the device demanded it (the limit comes before the compressor's comfort)
                 left = tm.min_run_s - (snap.t - st.since)
-                keep = max(lowest, d.power_w if self._on_measured(d, running) else 0.0, ON_W * 2)
+                keep = max(lowest, ON_W * 2)
                 orders.propose(d.device_id, keep, f"compressor: minimum run time, {left:.0f} s left")
                 orders.hold(d.device_id, keep, math.inf)
             elif (
