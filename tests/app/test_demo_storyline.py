@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gridedge.app.demo.config import DEFAULT_START
 from gridedge.app.demo.storyline import SCRIPT, Storyline
 
 Z = ZoneInfo("Europe/Brussels")
@@ -51,3 +52,13 @@ def test_steps_before_the_start_are_not_replayed() -> None:
     story = Storyline(start=at(17, 59))
     assert [s.key for s in story.due(at(18, 0))] == ["dso_limit"]
     assert len(SCRIPT) == 7
+
+
+def test_the_grid_operators_steps_are_the_grid_operators_to_play() -> None:
+    """A limit or the heartbeat is the grid operator's act: the steps say so, so that the web room
+    refuses them to a home owner (the dashboard disables their buttons)."""
+    steps = {s.key: s for s in Storyline(start=DEFAULT_START).steps()}
+    for key in ("dso_limit", "heartbeat_loss", "restore", "limit_lifted"):
+        assert steps[key].roles == ("grid-operator",), key
+    assert steps["morning_peak"].roles == () and steps["pv_noon"].roles == ()
+    assert "home-owner" not in steps["price_spike"].roles

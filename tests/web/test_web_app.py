@@ -35,7 +35,8 @@ COMMANDS: list[tuple[str, str, dict[str, Any] | None, set[Role], tuple[Any, ...]
      {Role.HOME_OWNER, Role.INSTALLER}, ("set_managed", S1_HOME, "hp", False, "X")),
     ("POST", f"/api/homes/{S1_HOME}/appliances/a3/label", {"label": " toaster "},
      {Role.HOME_OWNER, Role.INSTALLER}, ("label_appliance", S1_HOME, "a3", "toaster", "X")),
-    ("POST", "/api/demo/story/dso_limit", None, set(Role), ("trigger", "dso_limit", "X")),
+    ("POST", "/api/demo/story/morning_peak", None, set(Role), ("trigger", "morning_peak", "X")),
+    ("POST", "/api/demo/story/dso_limit", None, {Role.GRID_OPERATOR}, ("trigger", "dso_limit", "X")),
     ("POST", "/api/demo/speed", {"speed": 300}, {Role.INSTALLER, Role.GRID_OPERATOR}, ("set_speed", 300.0)),
 ]  # fmt: skip
 
@@ -69,6 +70,7 @@ def test_the_openapi_schema_documents_every_endpoint(
         "/hp/": "/{device_id}/",
         "/a3/": "/{appliance_id}/",
         "dso_limit": "{key}",
+        "morning_peak": "{key}",
     }
     expected = set()
     for method, path, *_ in COMMANDS:

@@ -153,12 +153,15 @@ def test_commands_need_the_right_login(browser: Any, served: tuple[FakeControl, 
     assert submit.is_disabled() and submit.get_attribute("title") == "Log in as grid operator"
     assert page.is_visible(tid("operator-hint"))
     assert page.locator(tid("story-dso_limit")).is_disabled()
-    # a home owner may play the storyline but not issue limits
+    # a home owner may play the household's steps, but neither issue limits nor play the grid
+    # operator's steps
     login(page, "anna")
-    assert page.locator(tid("story-dso_limit")).is_enabled() and submit.is_disabled()
-    page.click(tid("story-dso_limit"))
+    assert page.locator(tid("story-morning_peak")).is_enabled() and submit.is_disabled()
+    assert page.locator(tid("story-dso_limit")).is_disabled()
+    assert page.get_attribute(tid("story-dso_limit"), "title") == "Log in as grid operator"
+    page.click(tid("story-morning_peak"))
     wait_calls(page, control, 1)
-    assert control.calls[-1] == ("trigger", "dso_limit", "anna")
+    assert control.calls[-1] == ("trigger", "morning_peak", "anna")
     page.click(tid("logout-button"))
     page.wait_for_selector(tid("login-button"))
     # the grid operator issues a limit of 3 kW for 15 minutes, then stops the heartbeats of home 2

@@ -52,6 +52,8 @@ FAST = ScryptParams(n=2**10)
 PASSWORD = "correct horse battery"
 USERS = {"anna": Role.HOME_OWNER, "ivan": Role.INSTALLER, "otto": Role.GRID_OPERATOR}
 STORY = ("morning_peak", "pv_noon", "price_spike", "dso_limit", "heartbeat_loss", "restore")
+OPERATOR_STEPS = {k: ("grid-operator",) for k in ("dso_limit", "heartbeat_loss", "restore")}
+"""Steps that act as the grid operator, as the demo's script says (`app.demo.storyline.SCRIPT`)."""
 
 
 def make_users(path: str | Path = ":memory:") -> UserStore:
@@ -110,7 +112,8 @@ class FakeControl:
 
     def status(self) -> DemoStatus:
         story = tuple(
-            StoryStep(key, key.replace("_", " "), f"{7 + 2 * i:02d}:30", i < 2) for i, key in enumerate(STORY)
+            StoryStep(key, key.replace("_", " "), f"{7 + 2 * i:02d}:30", i < 2, OPERATOR_STEPS.get(key, ()))
+            for i, key in enumerate(STORY)
         ) if self.story else ()  # fmt: skip
         # like the real world: some times in UTC, others (plan, prices) in the site's own offset
         return DemoStatus(

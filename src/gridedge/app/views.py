@@ -203,6 +203,9 @@ class StoryStep:
     at: str
     """Local wall time of the scripted occurrence, HH:MM."""
     done: bool
+    roles: tuple[str, ...] = ()
+    """Roles (`web.users.Role` values) that may play it by hand; empty: any logged-in user. A step
+    that acts as the grid operator (a limit, the heartbeat) is the grid operator's alone."""
 
 
 @dataclass(frozen=True, slots=True)

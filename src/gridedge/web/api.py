@@ -13,7 +13,7 @@ user's name goes to the control as `by`:
 | `POST /api/grid/heartbeat/stop`, `.../resume` `{"sites": [ids]?}` (none: all) | grid operator |
 | `POST /api/homes/{site_id}/devices/{device_id}/managed` `{"managed": bool}` | home owner, installer |
 | `POST /api/homes/{site_id}/appliances/{appliance_id}/label` `{"label": text}` | home owner, installer |
-| `POST /api/demo/story/{key}` | any logged-in user |
+| `POST /api/demo/story/{key}` | any logged-in user; a step with `roles`: only those roles |
 | `POST /api/demo/speed` `{"speed": x}` | installer, grid operator |
 
 Answers: 200 with `Accepted` when the control took the command (its effect shows in the views and
@@ -274,7 +274,13 @@ def actions_router(control: DemoControl, auth: Auth) -> APIRouter:
     async def trigger(
         key: Annotated[str, Path(min_length=1, max_length=64)], user: Annotated[User, Depends(anyone)]
     ) -> Accepted:
-        known = ", ".join(s.key for s in control.status().story) or "none"
+        story = control.status().story
+        known = ", ".join(s.key for s in story) or "none"
+        step = next((s for s in story if s.key == key), None)
+        if step is not None and step.roles and user.role.value not in step.roles:
+            # a step that acts as the grid operator is not a home owner's to play (review finding)
+            who = ", ".join(step.roles)
+            raise HTTPException(403, f"a {user.role.value} may not play {key}: it is for {who}")
         return run(
             "trigger",
             user,

@@ -33,16 +33,21 @@ class ScriptStep:
     key: str
     label: str
     at: time
+    roles: tuple[str, ...] = ()
+    """Who may play it by hand (see `StoryStep.roles`)."""
 
+
+GRID_OPERATOR = ("grid-operator",)
+COMMISSIONING = ("installer", "grid-operator")
 
 SCRIPT: tuple[ScriptStep, ...] = (
     ScriptStep("morning_peak", "Morning peak: kettles, showers, breakfast", time(7, 0)),
     ScriptStep("pv_noon", "PV at noon: the surplus fills the battery", time(12, 0)),
-    ScriptStep("price_spike", "Evening price spike published by the aggregator", time(17, 0)),
-    ScriptStep("dso_limit", "DSO import limit: the car and the heat pump give way", time(18, 0)),
-    ScriptStep("heartbeat_loss", "DSO heartbeat lost: failsafe after 120 s", time(18, 30)),
-    ScriptStep("restore", "DSO back: heartbeat and limit again", time(19, 0)),
-    ScriptStep("limit_lifted", "DSO lifts the limit", time(21, 0)),
+    ScriptStep("price_spike", "Evening price spike published by the aggregator", time(17, 0), COMMISSIONING),
+    ScriptStep("dso_limit", "DSO import limit: the car and the heat pump give way", time(18), GRID_OPERATOR),
+    ScriptStep("heartbeat_loss", "DSO heartbeat lost: failsafe after 120 s", time(18, 30), GRID_OPERATOR),
+    ScriptStep("restore", "DSO back: heartbeat and limit again", time(19, 0), GRID_OPERATOR),
+    ScriptStep("limit_lifted", "DSO lifts the limit", time(21, 0), GRID_OPERATOR),
 )
 
 
@@ -91,5 +96,6 @@ class Storyline:
 
     def steps(self) -> tuple[StoryStep, ...]:
         return tuple(
-            StoryStep(s.key, s.label, s.at.strftime("%H:%M"), s.key in self._done) for s in self.script
+            StoryStep(s.key, s.label, s.at.strftime("%H:%M"), s.key in self._done, s.roles)
+            for s in self.script
         )

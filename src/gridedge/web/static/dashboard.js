@@ -212,11 +212,11 @@ function renderStatus(s) {
   // a real site (`gridedge run`) has no storyline and runs at the wall clock's pace
   $("story-bar").hidden = s.story.length === 0;
   const steps = $("story-steps");
-  const keys = s.story.map((x) => `${x.key}:${x.done}`).join(",");
+  const keys = s.story.map((x) => `${x.key}:${x.done}:${(x.roles || []).join("+")}`).join(",");
   if (steps.dataset.keys !== keys) {
     steps.dataset.keys = keys;
     steps.replaceChildren(...s.story.map((x) => h("button", {
-      type: "button", class: "btn story", "data-testid": `story-${x.key}`, "data-roles": "any",
+      type: "button", class: "btn story", "data-testid": `story-${x.key}`, "data-roles": x.roles && x.roles.length ? x.roles.join(" ") : "any",
       "data-done": x.done, title: x.label, onclick: () => command("POST", `/api/demo/story/${encodeURIComponent(x.key)}`,
         undefined, `${x.label}: playing now`),
     }, h("span", { class: "at", text: x.at }), h("span", { class: "label", text: x.label }))));
