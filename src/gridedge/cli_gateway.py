@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from gridedge.app.process import stop_on_signals, write_json_line
 
 if TYPE_CHECKING:
     from gridedge.home.gateway.service import GatewayService
@@ -253,18 +254,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 async def _run(service: GatewayService, source: Any, args: argparse.Namespace) -> int:
+    from gridedge.app.run.gateway import announce_subscribed
     from gridedge.home.gateway.service import p1_readings
     from gridedge.ports.p1.readers import ReaderError
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if args.duration is not None:
-        loop.call_later(args.duration, stop.set)
+    stop_on_signals(stop, args.duration)
     print(f"MQTT link on {args.mqtt} as meter {service.meter_id}", file=sys.stderr, flush=True)
     status = asyncio.ensure_future(_status(service, args, stop))
-    subscribed = asyncio.ensure_future(_announce_subscribed(service, args))
+    subscribed = asyncio.ensure_future(announce_subscribed(service, f"MQTT subscribed on {args.mqtt}"))
     try:
         await service.run(stop, p1_readings(source))
     except ReaderError as exc:
@@ -276,16 +274,6 @@ async def _run(service: GatewayService, source: Any, args: argparse.Namespace) -
         await status
         _print(service, args, final=True)
     return EXIT_OK
-
-
-async def _announce_subscribed(service: GatewayService, args: argparse.Namespace) -> None:
-    """'MQTT subscribed on ...' once the broker confirmed the gateway's subscriptions (acks and, with
-    --update-keys, updates): from then on nothing sent to it is missed."""
-    wait = getattr(service.link, "wait_subscribed", None)
-    if wait is None:
-        return
-    await wait()
-    print(f"MQTT subscribed on {args.mqtt}", file=sys.stderr, flush=True)
 
 
 async def _status(service: GatewayService, args: argparse.Namespace, stop: asyncio.Event) -> None:
@@ -313,10 +301,7 @@ def _print(service: GatewayService, args: argparse.Namespace, *, final: bool = F
     if final:
         rec["final"] = True
     if args.json:
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(rec) + b"\n")
-        sys.stdout.flush()
+        write_json_line(rec)
         return
     lat = "-" if rec["latency_ms"] is None else f"{rec['latency_ms']:.0f} ms"
     print(

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gridedge.app.process import stop_on_signals, write_json_line
 
 if TYPE_CHECKING:
     import sqlite3
@@ -283,17 +284,14 @@ class _Parts:
 
 
 async def _run(setup: _Setup, gateway: GatewayService | None, args: argparse.Namespace) -> int:
+    from gridedge.app.run.gateway import announce_subscribed
     from gridedge.app.run.meter import BusReadings
     from gridedge.app.run.s1 import S1Stats, nilm_engine, run_s1
     from gridedge.cli_cem import run_cem
 
     service, cfg = setup.service, setup.cfg
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if args.duration is not None:
-        loop.call_later(args.duration, stop.set)
+    stop_on_signals(stop, args.duration)
     parts = _Parts(gateway=gateway)
     tasks: dict[str, asyncio.Future[Any]] = {}
 
@@ -317,7 +315,8 @@ async def _run(setup: _Setup, gateway: GatewayService | None, args: argparse.Nam
         print(
             f"gateway of meter {gateway.meter_id} to the head-end on {broker[0]}", file=sys.stderr, flush=True
         )
-        tasks["gateway-subscribed"] = asyncio.ensure_future(_announce_gateway(gateway, broker[0]))
+        announce = announce_subscribed(gateway, f"gateway MQTT subscribed on {broker[0]}")
+        tasks["gateway-subscribed"] = asyncio.ensure_future(announce)
     engine = None
     if setup.s1_source is not None:
         s1 = cfg.meter.s1 if cfg.meter is not None else None
@@ -365,13 +364,6 @@ async def _run(setup: _Setup, gateway: GatewayService | None, args: argparse.Nam
     if status == EXIT_OK and parts.failed:
         return EXIT_FAILED
     return status
-
-
-async def _announce_gateway(gateway: GatewayService, broker: str) -> None:
-    wait = getattr(gateway.link, "wait_subscribed", None)
-    if wait is not None:
-        await wait()
-        print(f"gateway MQTT subscribed on {broker}", file=sys.stderr, flush=True)
 
 
 async def _start_web(
@@ -482,10 +474,7 @@ def _print(setup: _Setup, parts: _Parts, args: argparse.Namespace, *, final: boo
     if final:
         rec["final"] = True
     if args.json:
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(rec) + b"\n")
-        sys.stdout.flush()
+        write_json_line(rec)
         return
     from gridedge.cli_cem import status_text
 
@@ -571,10 +560,7 @@ def _consent(db: str, recipient: str) -> list[str] | None:
 def _print_summary(args: argparse.Namespace, setup: _Setup) -> None:
     info = summary(setup, args.config)
     if args.json:
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps({"valid": True, **info}) + b"\n")
-        sys.stdout.flush()
+        write_json_line({"valid": True, **info})
         return
     lines = [f"{args.config}: valid", f"  site {info['site']} (scenario {info['scenario']}),"
              f" devices: {', '.join(info['devices']) or 'none'}"]  # fmt: skip

@@ -11,7 +11,7 @@ installer or the owner names each appliance once: the home's own switchable appl
 switched on and off one after the other on a separate virtual site (the same electrical models,
 nothing else running) and each event is labelled with its appliance's name. Appliances that were
 not commissioned (the fridge's compressor starts on its own) show up as "unknown" until the user
-names them (`label`).
+names them (`label`, `app.site_nilm`).
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from gridedge.app.views import ApplianceShare
+from gridedge.app.site_nilm import SiteNilm
 from gridedge.bus.envelope import Transport
 from gridedge.home.nilm.classifier import ApplianceClassifier
 from gridedge.home.nilm.engine import ApplianceEvent, NilmEngine
 from gridedge.home.nilm.library import ApplianceLibrary
-from gridedge.home.nilm.tracker import UNKNOWN_LABEL
 from gridedge.model.scenario import ApplianceConfig, Scenario
 from gridedge.sim.appliances.factory import appliance_from_config
 from gridedge.sim.control import Switchable
@@ -75,8 +74,9 @@ def _switch(site: VirtualSite, name: str, on: bool, second: int) -> None:
     device.switch(on, float(second))
 
 
-class HomeNilm:
-    """The engine of one S1 home, its day's energy per appliance, and the user's labels."""
+class HomeNilm(SiteNilm):
+    """The engine of one S1 home, commissioned with the home's switchable appliances; shares,
+    names and notes as `gridedge run` shows them (`app.site_nilm.SiteNilm`)."""
 
     def __init__(self, site_id: str, scenario: Scenario, transport: Transport | None) -> None:
         # 20 trees instead of 100: the home's few commissioned examples need no more, and the
@@ -85,9 +85,9 @@ class HomeNilm:
         # commissioned without publishing; the home's own stream publishes from then on
         teacher = NilmEngine(self.library, site_id=site_id)
         self.taught = commission(teacher, scenario)
-        self.engine = NilmEngine(self.library, site_id=site_id, transport=transport, snapshot_every_s=10.0)
-        self._last_event: dict[str, int] = {}
-        self._day_start_wh: dict[str, float] = {}
+        super().__init__(
+            NilmEngine(self.library, site_id=site_id, transport=transport, snapshot_every_s=10.0)
+        )
         self.events = 0
 
     @staticmethod
@@ -97,31 +97,8 @@ class HomeNilm:
     def feed(self, block: CycleBlock) -> list[ApplianceEvent]:
         """One simulated second of the site's cycles; the events it produced."""
         out = self.engine.feed_cycles(cycle_table(block))
-        for ev in out:
-            if not ev.cancelled:
-                self._last_event[ev.label] = ev.event_id
+        if not self.subscribed:  # else they came on the bus
+            for ev in out:
+                self.seen(ev)
         self.events += len(out)
         return out
-
-    def new_day(self) -> None:
-        """Midnight: the day's energy counts from here."""
-        self._day_start_wh = {s.label: s.energy_wh for s in self.engine.states()}
-
-    def shares(self) -> tuple[ApplianceShare, ...]:
-        out = []
-        for s in self.engine.states():
-            today = max(s.energy_wh - self._day_start_wh.get(s.label, 0.0), 0.0) / 1000.0
-            out.append(ApplianceShare(s.label, s.label, s.power_w, today, s.on))
-        return tuple(out)
-
-    def label(self, appliance_id: str, label: str) -> int:
-        """Name the appliance shown as `appliance_id` (e.g. "unknown") from its latest event; the
-        library learns the signature (KeyError: no recent event of that appliance)."""
-        event_id = self._last_event.get(appliance_id)
-        if event_id is None:
-            raise KeyError(f"no recent NILM event of appliance {appliance_id!r}")
-        self.engine.label(event_id, label)
-        self._last_event[label] = event_id
-        if appliance_id != label and appliance_id != UNKNOWN_LABEL:
-            self._last_event.pop(appliance_id, None)
-        return event_id

@@ -39,12 +39,13 @@ __all__ = ["grid_view", "home_view", "limit_view", "power_flow", "price_curve"]
 
 def power_flow(home: DemoHome) -> PowerFlow:
     """Live powers from the virtual site's devices (W; PV as generated, battery + charging)."""
-    return site_views.power_flow(home.grid_w, ((a.info.kind, a.state()) for a in home.adapters.values()))
+    devices = ((a.info.kind, a.state()) for a in home.adapters.values())
+    return site_views.power_flow(home.journal.grid_w, devices)
 
 
 def limit_view(home: DemoHome) -> LimitView:
     """The LPC machine's state and its countdowns (`site_views.limit_view`)."""
-    return site_views.limit_view(home.cem, home.last_heartbeat)
+    return site_views.limit_view(home.cem, home.journal.last_heartbeat)
 
 
 def price_curve(aggregator: DemoAggregator, home: DemoHome, zone: ZoneInfo) -> tuple[PricePoint, ...]:
@@ -65,7 +66,7 @@ def price_curve(aggregator: DemoAggregator, home: DemoHome, zone: ZoneInfo) -> t
 
 def plan_points(home: DemoHome, zone: ZoneInfo) -> tuple[PlanPoint, ...]:
     """Today's quarter hours: what the plan in force aimed at, what the meter measured."""
-    return site_views.plan_points(home.planned, home.measured, home.clock.now(), zone)
+    return site_views.plan_points(home.journal.planned, home.journal.measured, home.clock.now(), zone)
 
 
 def peak_view(home: DemoHome) -> PeakView:
@@ -85,7 +86,7 @@ def home_view(home: DemoHome, zone: ZoneInfo) -> HomeView:
         plan=plan_points(home, zone),
         prices=home.prices,
         limit=limit_view(home),
-        notifications=tuple(home.notes),
+        notifications=tuple(home.journal.notes),
         appliances=home.nilm.shares() if home.nilm is not None else (),
         peak=peak_view(home),
         devices=devices(home),

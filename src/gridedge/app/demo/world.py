@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, time, timedelta
 
+from gridedge.app.changes import Changes
 from gridedge.app.demo.aggregator import DemoAggregator
 from gridedge.app.demo.config import DemoConfig
 from gridedge.app.demo.grid_side import GridSide
@@ -97,8 +98,7 @@ class DemoWorld:
             h.link.add_listener(functools.partial(self._on_link_event, h))
         self.story = Storyline(start=config.start, auto=config.storyline)
         self._speed = float(config.speed)
-        self._version = 0
-        self._changed = asyncio.Event()
+        self.changes = Changes()
         self._actions: deque[tuple[str, Callable[[], Awaitable[None] | None]]] = deque()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -121,20 +121,13 @@ class DemoWorld:
 
     @property
     def version(self) -> int:
-        return self._version
+        return self.changes.version
 
     def _bump(self) -> None:
-        self._version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.changes.bump()
 
     async def wait_change(self, after: int, timeout_s: float) -> int:
-        if self._version > after:
-            return self._version
-        changed = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout_s)
-        return self._version
+        return await self.changes.wait(after, timeout_s)
 
     def status(self) -> DemoStatus:
         return DemoStatus(

@@ -25,16 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gridedge.app import site_views
+from gridedge.app.changes import Changes
+from gridedge.app.site_nilm import SiteNilm
 from gridedge.app.views import (
     Alarm,
-    ApplianceShare,
     DemoStatus,
     GridView,
     HomeView,
@@ -54,9 +54,9 @@ from gridedge.model.limits import Direction, LpcState, PowerLimit
 if TYPE_CHECKING:
     from gridedge.home.cem.service import CemService
     from gridedge.home.gateway.service import GatewayService
-    from gridedge.home.nilm.engine import ApplianceEvent, NilmEngine
+    from gridedge.home.nilm.engine import NilmEngine
 
-__all__ = ["GRID_ACTIONS", "SiteControl", "SiteNilm"]
+__all__ = ["GRID_ACTIONS", "SiteControl"]
 
 GRID_ACTIONS = "limits come from the grid operator over MQTT/OpenADR, not from this dashboard"
 HEARTBEATS = "heartbeats come from the grid operator over MQTT, not from this dashboard"
@@ -64,79 +64,6 @@ NO_STORY = "a real site has no storyline (that is `gridedge demo`)"
 NO_SPEED = "a real site runs in real time: its speed cannot be changed (that is `gridedge demo`)"
 LIMITS_KEPT = 50
 ALARMS_KEPT = 50
-NILM_NOTE_EVERY_S = 900.0
-
-
-class SiteNilm:
-    """Appliance recognition of the site's S1 port as the dashboard shows it: each appliance's
-    power and today's energy, and the user's names for what it found (the engine learns them)."""
-
-    def __init__(self, engine: NilmEngine) -> None:
-        from gridedge.home.nilm.engine import ApplianceEvent
-
-        self.engine = engine
-        self._last_event: dict[str, int] = {}
-        self._day_start_wh: dict[str, float] = {}
-        self._noted: dict[str, float] = {}
-        self._switched_on: list[ApplianceEvent] = []
-        self._sub: CallbackSubscription | None = None
-        if engine.transport is not None:
-            self._sub = engine.transport.subscribe_callback(
-                engine.event_topic, self._on_event, ApplianceEvent
-            )
-
-    def close(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
-
-    def _on_event(self, env: Envelope[ApplianceEvent]) -> None:
-        ev = env.payload
-        if ev.on and not ev.cancelled:  # naming the switch-on names the appliance it started
-            self._last_event[ev.label] = ev.event_id
-        if ev.final and not ev.cancelled and ev.on:
-            self._switched_on.append(ev)
-
-    def new_day(self) -> None:
-        self._day_start_wh = {s.label: s.energy_wh for s in self.engine.states()}
-
-    def shares(self) -> tuple[ApplianceShare, ...]:
-        out = []
-        for s in self.engine.states():
-            today = max(s.energy_wh - self._day_start_wh.get(s.label, 0.0), 0.0) / 1000.0
-            out.append(ApplianceShare(s.label, s.label, s.power_w, today, s.on))
-        return tuple(out)
-
-    def label(self, appliance_id: str, label: str) -> None:
-        """Name the appliance shown as `appliance_id` from its latest switch-on (KeyError: none)."""
-        from gridedge.home.nilm.tracker import UNKNOWN_LABEL
-
-        event_id = self._last_event.get(appliance_id)
-        if event_id is None:
-            raise KeyError(f"no recent NILM event of appliance {appliance_id!r}")
-        self.engine.label(event_id, label)
-        self._last_event[label] = event_id
-        if appliance_id not in (label, UNKNOWN_LABEL):
-            self._last_event.pop(appliance_id, None)
-
-    def take_notes(self, now: float) -> list[str]:
-        """Appliances that switched on since the last call, at most one note per appliance every
-        `NILM_NOTE_EVERY_S` (a cycling fridge would drown every other notification)."""
-        from gridedge.home.nilm.tracker import UNKNOWN_LABEL
-
-        out = []
-        events, self._switched_on = self._switched_on, []
-        for ev in events:
-            if now - self._noted.get(ev.label, -math.inf) < NILM_NOTE_EVERY_S:
-                continue
-            self._noted[ev.label] = now
-            if ev.label == UNKNOWN_LABEL:
-                out.append(
-                    f"NILM: an appliance it does not know switched on ({ev.delta_p_w:+.0f} W): name it"
-                )
-            else:
-                out.append(f"NILM: {ev.label} on ({ev.delta_p_w:+.0f} W, {ev.confidence:.0%} sure)")
-        return out
 
 
 class SiteControl:
@@ -168,8 +95,7 @@ class SiteControl:
         self.alarms: list[Alarm] = []
         self._devices: dict[str, None] = {}
         """Device ids in the order first seen (the dashboard's order stays put when one is parked)."""
-        self._version = 0
-        self._changed = asyncio.Event()
+        self.changes = Changes()
         self._subs: list[CallbackSubscription] = []
         self._remove_link: Callable[[], None] | None = None
         self._plans_priced = -1
@@ -246,7 +172,7 @@ class SiteControl:
     def _price(self) -> None:
         """Today's prices of the contract the planner priced its last plan with (a tariff already
         built: no file is read here)."""
-        tariff = self.service._tariff  # the tariff of the plan in force
+        tariff = self.service.tariff  # the tariff of the plan in force
         if tariff is not None:
             self.prices = site_views.tariff_prices(tariff, self.clock.now(), self.zone)
 
@@ -281,20 +207,13 @@ class SiteControl:
 
     @property
     def version(self) -> int:
-        return self._version
+        return self.changes.version
 
     def _bump(self) -> None:
-        self._version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.changes.bump()
 
     async def wait_change(self, after: int, timeout_s: float) -> int:
-        if self._version > after:
-            return self._version
-        changed = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout_s)
-        return self._version
+        return await self.changes.wait(after, timeout_s)
 
     def status(self) -> DemoStatus:
         return DemoStatus(self.clock.now(), 1.0, (), (self.site_id,))

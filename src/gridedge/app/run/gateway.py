@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from gridedge.home.gateway.monitoring import MonitorConfig
 from gridedge.home.gateway.service import GatewayConfig, GatewayService
 from gridedge.ports.p1.readers import parse_host_port
 
-__all__ = ["GatewayFiles", "build_gateway", "load_gateway_files"]
+__all__ = ["GatewayFiles", "announce_subscribed", "build_gateway", "load_gateway_files"]
 
 
 def build_gateway(
@@ -45,6 +46,17 @@ def build_gateway(
         groups=tuple(groups),
     )
     return GatewayService(config, clock=clock, link=link, conn=conn, key=key, update_keys=update_keys)
+
+
+async def announce_subscribed(gateway: GatewayService, line: str) -> None:
+    """Print `line` on stderr once the broker confirmed the gateway's subscriptions (acks and, with
+    update keys, updates): from then on nothing sent to it is missed. A link that cannot tell
+    (not MQTT) prints nothing."""
+    wait = getattr(gateway.link, "wait_subscribed", None)
+    if wait is None:
+        return
+    await wait()
+    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True, slots=True)

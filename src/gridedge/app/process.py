@@ -1,0 +1,29 @@
+"""What the long-running commands (`gridedge run`, `gridedge gateway`, ...) do alike as processes:
+stop cleanly on SIGINT/SIGTERM or after `--duration`, and write status records as JSON lines."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Any
+
+__all__ = ["stop_on_signals", "write_json_line"]
+
+
+def stop_on_signals(stop: asyncio.Event, duration: float | None = None) -> None:
+    """Set `stop` on SIGINT or SIGTERM, and after `duration` seconds when given (call it on the
+    running loop)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+
+
+def write_json_line(record: dict[str, Any]) -> None:
+    """One JSON object on its own line of stdout, flushed (a status reader sees it at once)."""
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+    sys.stdout.flush()
