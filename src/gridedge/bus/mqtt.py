@@ -59,6 +59,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gridedge.bus.aiomqtt_log import AIOMQTT_LOG
 from gridedge.bus.codec import CodecError, PayloadRegistry, decode_envelope, encode_envelope
 from gridedge.bus.command_security import CommandRejected, CommandSecurity
 from gridedge.bus.envelope import Envelope, TopicFilter, validate_topic
@@ -491,6 +492,7 @@ class MqttTransport:
             password=self._password,
             queue_type=_CountingQueue,
             max_queued_incoming_messages=self._max_incoming,
+            logger=AIOMQTT_LOG,
         )
 
     async def _run(self) -> None:

@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 from uuid import uuid4
 
+from gridedge.bus.aiomqtt_log import AIOMQTT_LOG
 from gridedge.bus.envelope import Envelope, TopicFilter, validate_topic
 from gridedge.bus.inprocess import CallbackHandle, InProcessBus
 from gridedge.clock import Clock, TimerHandle, backoff_delays
@@ -404,11 +405,13 @@ class MqttRawLink(_Listeners):
                 self._host, self._port, identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
                 clean_start=not self._persistent, properties=properties, keepalive=self._keepalive_s,
                 timeout=self._connect_timeout_s, username=self._username, password=self._password, will=will,
+                logger=AIOMQTT_LOG,
             )  # fmt: skip
         return aiomqtt.Client(
             self._host, self._port, identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V311,
             clean_session=not self._persistent, keepalive=self._keepalive_s,
             timeout=self._connect_timeout_s, username=self._username, password=self._password, will=will,
+            logger=AIOMQTT_LOG,
         )  # fmt: skip
 
     async def _run(self) -> None:
