@@ -83,6 +83,7 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> int:
 
     from gridedge.app.demo.config import DEFAULT_START, DemoConfig
     from gridedge.app.demo.world import DemoWorld
+    from gridedge.app.process import stop_on_signals
     from gridedge.cli_plan import highs_banner_to_stderr
     from gridedge.clock import RealClock
     from gridedge.web.app import close_event_streams, create_app
@@ -116,28 +117,43 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> int:
             return 1
         stack.callback(sock.close)
         port = sock.getsockname()[1]
+        if not _loopback(args.host):
+            print(
+                f"gridedge demo: warning: serving on {args.host}, not only this machine: plain HTTP, and"
+                " the passwords below travel unencrypted; use 127.0.0.1 or a TLS proxy",
+                file=sys.stderr,
+            )
         config_web = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config_web)
         stop = asyncio.Event()
+        # SIGINT/SIGTERM and --duration stop the world; uvicorn, which takes the signals while it
+        # serves, hands them back when it has stopped (Server.capture_signals)
+        stop_on_signals(stop, args.duration)
         world_task = asyncio.ensure_future(world.run(stop))
         web_task = asyncio.ensure_future(server.serve(sockets=[sock]))
         print(f"dashboard: http://{args.host}:{port}/", flush=True)
         for c in credentials:
             print(f"user {c.name} ({c.role.value}): password {c.password}", flush=True)
         print(f"{config.homes} homes at {config.speed:g}x real time; Ctrl-C stops", flush=True)
-        waits: set[asyncio.Future[None]] = {world_task, web_task}
-        if args.duration is not None:
-            waits.add(asyncio.ensure_future(asyncio.sleep(args.duration, None)))
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({world_task, web_task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.set()
             close_event_streams(app)  # a browser's event stream never ends: uvicorn would wait for it
             server.should_exit = True
-            for w in waits - {world_task, web_task}:
-                w.cancel()
             results = await asyncio.gather(world_task, web_task, return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
                 raise r
     return 0
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
