@@ -250,8 +250,9 @@ def test_congestion_limits_are_recorded_as_issued_by_the_feeder(tmp_path: Path) 
     clock = SimClock(config.start)
     bus = InProcessBus(clock)
     grid = GridSide(
-        build_street(config), clock=clock, bus=bus, data_dir=tmp_path, capacity_w=1e4, failsafe_w=5e3
-    )
+        build_street(config), clock=clock, bus=bus, data_dir=tmp_path, capacity_w=1e4, failsafe_w=5e3,
+        zone=config.zone,
+    )  # fmt: skip
 
     async def main() -> None:
         await grid.init()

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from gridedge.app.views import Alarm, IssuedLimit, Level, LoadPoint
 from gridedge.bus.envelope import CallbackSubscription, Envelope
@@ -104,8 +105,11 @@ class GridSide:
         data_dir: Path,
         capacity_w: float,
         failsafe_w: float,
+        zone: ZoneInfo,
     ) -> None:
         self.clock = clock
+        self.zone = zone
+        """The street's zone: every time in the grid view is its wall time."""
         self.bus = bus
         self.scenarios = tuple(scenarios)
         self.site_ids = tuple(sc.cem.site_id for sc in scenarios)
@@ -147,7 +151,7 @@ class GridSide:
     # ---- the operator's commands (recorded with who gave them)
 
     def _record(self, site_id: str, limit_w: float | None, duration_s: float | None, by: str) -> None:
-        self.limits.appendleft(IssuedLimit(self.clock.now(), site_id, Direction.CONSUMPTION.value, limit_w,
+        self.limits.appendleft(IssuedLimit(self._now(), site_id, Direction.CONSUMPTION.value, limit_w,
                                            duration_s, by))  # fmt: skip
 
     def issue_limit(self, site_id: str, import_w: float, duration_s: float | None, by: str) -> None:
@@ -183,11 +187,11 @@ class GridSide:
     def _on_alarm(self, alarm: TrafficAlarm) -> None:
         site = self._site_of_meter.get(alarm.meter_id, alarm.meter_id)
         self.alarms.appendleft(
-            Alarm(self.clock.now(), site, "security", Level.ALARM, f"{alarm.kind.value}: {alarm.detail}")
+            Alarm(self._now(), site, "security", Level.ALARM, f"{alarm.kind.value}: {alarm.detail}")
         )
 
     def wan_alarm(self, site_id: str, level: Level, text: str) -> None:
-        self.alarms.appendleft(Alarm(self.clock.now(), site_id, "wan", level, text))
+        self.alarms.appendleft(Alarm(self._now(), site_id, "wan", level, text))
 
     def _on_feeder(self, env: Envelope[object]) -> None:
         """Congestion limits the feeder check set or lifted, recorded as issued by it."""
@@ -202,6 +206,9 @@ class GridSide:
         for sid in p.get("lifted") or ():
             if self._congestion.pop(str(sid), None) is not None:
                 self._record(str(sid), None, None, "feeder congestion control")
+
+    def _now(self) -> datetime:
+        return self.clock.now().astimezone(self.zone)
 
     def feeder_load_w(self) -> float:
         return math.fsum(w for s in self.site_ids if (w := self.dso.load(s)) is not None)

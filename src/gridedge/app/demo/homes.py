@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from gridedge.app.demo.nilm import HomeNilm
 from gridedge.app.site_views import SiteJournal
@@ -84,7 +85,10 @@ class DemoHome:
             GatewayConfig(self.meter_id), clock=clock, link=self.link, conn=conn, key=key, db=InlineDb()
         )
         self.nilm = HomeNilm(self.site_id, scenario, bus) if featured else None
-        self.journal = SiteJournal(self.site_id, bus, clock.now, clock.monotonic, plan_notes=featured)
+        zone = ZoneInfo(scenario.site.timezone)  # the view shows the home's wall time
+        self.journal = SiteJournal(
+            self.site_id, bus, lambda: clock.now().astimezone(zone), clock.monotonic, plan_notes=featured
+        )
         """Notifications, the last heartbeat, measured and planned grid power per quarter hour (the
         featured home also notes every new plan)."""
         self.prices: tuple[PricePoint, ...] = ()

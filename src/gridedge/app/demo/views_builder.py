@@ -81,7 +81,7 @@ def home_view(home: DemoHome, zone: ZoneInfo) -> HomeView:
     return HomeView(
         site_id=home.site_id,
         name=home.name,
-        now=home.clock.now(),
+        now=home.clock.now().astimezone(zone),
         flow=power_flow(home),
         plan=plan_points(home, zone),
         prices=home.prices,

@@ -77,7 +77,7 @@ class DemoWorld:
         self.signals = OpenAdrSignals()
         self.aggregator = DemoAggregator(self.clock, config.data_dir / "vtn.db", self.zone)
         self.grid_side = GridSide(
-            self.scenarios, clock=self.clock, bus=self.bus, data_dir=config.data_dir,
+            self.scenarios, clock=self.clock, bus=self.bus, data_dir=config.data_dir, zone=self.zone,
             capacity_w=max(FEEDER_KW_PER_HOME * config.homes, FEEDER_MIN_KW) * 1000.0, failsafe_w=FAILSAFE_W,
         )  # fmt: skip
         self.homes: list[DemoHome] = [
@@ -131,7 +131,8 @@ class DemoWorld:
 
     def status(self) -> DemoStatus:
         return DemoStatus(
-            self.clock.now(), self._speed, self.story.steps(), tuple(self._by_id), lag_s=self.lag_s
+            self.clock.now().astimezone(self.zone), self._speed, self.story.steps(), tuple(self._by_id),
+            lag_s=self.lag_s,
         )
 
     def _home(self, site_id: str) -> DemoHome:
@@ -144,7 +145,7 @@ class DemoWorld:
         return home_view(self._home(site_id), self.zone)
 
     def grid(self) -> GridView:
-        return grid_view(self.grid_side, self.homes, self.clock.now())
+        return grid_view(self.grid_side, self.homes, self.clock.now().astimezone(self.zone))
 
     # ------------------------------------------------------------------ DemoControl: acting
 
@@ -360,7 +361,7 @@ class DemoWorld:
             for did in h.parking.restore_under_limit():  # §14a: the limit guard must reach it
                 h.note(Level.WARNING, f"a grid limit applies: {did} is managed by gridedge again")
         self.seconds += 1
-        self.grid_side.note_load(self.clock.now())
+        self.grid_side.note_load(self.clock.now().astimezone(self.zone))
         self._raise_failed()
         self.step_wall_s = _time.perf_counter() - w0
         self._bump()

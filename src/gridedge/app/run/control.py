@@ -87,7 +87,7 @@ class SiteControl:
         self._own_parking = parking is None
         self.nilm = SiteNilm(nilm) if nilm is not None else None
         self.journal = site_views.SiteJournal(
-            self.site_id, service.transport, self.clock.now, self.clock.monotonic
+            self.site_id, service.transport, self._now, self.clock.monotonic
         )
         self.journal.changed = self._bump
         self.prices: tuple[PricePoint, ...] = ()
@@ -184,7 +184,7 @@ class SiteControl:
         self.limits.insert(
             0,
             IssuedLimit(
-                self.clock.now(), self.site_id, direction.value, lim.value_w if lim.active else None,
+                self._now(), self.site_id, direction.value, lim.value_w if lim.active else None,
                 lim.duration_s or None, f"grid operator ({env.source})",
             ),
         )  # fmt: skip
@@ -199,7 +199,7 @@ class SiteControl:
             text, level = f"gateway link up: {event.detail}", Level.INFO
         else:
             return
-        self.alarms.insert(0, Alarm(self.clock.now(), self.site_id, "wan", level, text))
+        self.alarms.insert(0, Alarm(self._now(), self.site_id, "wan", level, text))
         del self.alarms[ALARMS_KEPT:]
         self._bump()
 
@@ -215,8 +215,12 @@ class SiteControl:
     async def wait_change(self, after: int, timeout_s: float) -> int:
         return await self.changes.wait(after, timeout_s)
 
+    def _now(self) -> datetime:
+        """The site's wall time: every time in its views is in its own zone."""
+        return self.clock.now().astimezone(self.zone)
+
     def status(self) -> DemoStatus:
-        return DemoStatus(self.clock.now(), 1.0, (), (self.site_id,))
+        return DemoStatus(self._now(), 1.0, (), (self.site_id,))
 
     def _check(self, site_id: str) -> None:
         if site_id != self.site_id:
@@ -238,7 +242,7 @@ class SiteControl:
         return HomeView(
             site_id=self.site_id,
             name=self.name,
-            now=self.clock.now(),
+            now=self._now(),
             flow=site_views.power_flow(self.journal.grid_w, ((a.info.kind, a.state()) for a in adapters)),
             plan=site_views.plan_points(
                 self.journal.planned, self.journal.measured, self.clock.now(), self.zone
@@ -254,7 +258,7 @@ class SiteControl:
 
     def grid(self) -> GridView:
         """What a home knows of the grid: itself, the limits it was sent, its gateway's alarms."""
-        now = self.clock.now()
+        now = self._now()
         lpc = self.service.grid.report(Direction.CONSUMPTION)
         t = self.clock.monotonic()
         got = self.journal.last_reading
