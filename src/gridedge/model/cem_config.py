@@ -130,6 +130,9 @@ class PlannerConfig(_Model):
     """Planning horizon in hours (15-min steps)."""
     replan_min: Annotated[int, Field(ge=1, le=60)] = 15
     """Re-plan this often (and at once on events: a car plugged in, a new limit, new prices)."""
+    replan_offset_s: Annotated[float, Field(ge=0)] = 0.0
+    """Seconds after each `replan_min` boundary that the periodic re-plan runs: energy managers of
+    one street or fleet spread over the period instead of all solving at :00, :15, ..."""
     time_limit_s: Annotated[float, Field(gt=0, le=600)] = 10.0
     """Solver time limit; past it the last valid plan (shifted) or the rule plan is used."""
     mip_gap: Annotated[float, Field(ge=0, lt=0.5)] = 0.005
@@ -138,6 +141,15 @@ class PlannerConfig(_Model):
     """Battery state of charge wanted at the horizon's end: as at the start, or free."""
     battery_wear_eur_per_kwh: Annotated[float, Field(ge=0)] = 0.0
     """Cycling cost on charged plus discharged energy."""
+
+    @model_validator(mode="after")
+    def _offset_within_period(self) -> PlannerConfig:
+        if self.replan_offset_s >= self.replan_min * 60:
+            raise ValueError(
+                f"replan_offset_s: expected less than the re-plan period ({self.replan_min * 60} s),"
+                f" found {self.replan_offset_s:g}"
+            )
+        return self
 
 
 class EVModeName(StrEnum):

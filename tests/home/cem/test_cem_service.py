@@ -8,6 +8,8 @@ import asyncio
 from datetime import UTC, datetime, time
 from pathlib import Path
 
+import pytest
+
 from gridedge.bus.envelope import Envelope
 from gridedge.bus.inprocess import InProcessBus
 from gridedge.clock import SimClock
@@ -341,3 +343,17 @@ def test_capacity_tariff_feeds_the_peak_watch_and_the_plans_grid(tmp_path: Path)
     assert plan is not None and snap.plan_grid_w is not None
     k = plan.timeline.step_at(snap.now)
     assert snap.plan_grid_w == float(plan.grid_import_w[k] - plan.grid_export_w[k])
+
+
+def test_periodic_replans_follow_the_period_and_its_offset(tmp_path: Path) -> None:
+    """Re-plans fall on the `replan_min` grid of the wall clock, shifted by `replan_offset_s` so that
+    a street's energy managers do not all solve in the same second."""
+    base = _scenario(tmp_path)
+    at = datetime(2026, 4, 15, 10, 7, 30, tzinfo=UTC)
+    for offset, expected in ((0.0, 450.0), (600.0, 150.0), (200.0, 650.0)):  # 10:15, 10:10, 10:18:20
+        planner = base.cem.planner.model_copy(update={"replan_min": 15, "replan_offset_s": offset})
+        sc = base.model_copy(update={"cem": base.cem.model_copy(update={"planner": planner})})
+        service = CemService(sc, clock=SimClock(at), base_dir=tmp_path)
+        assert service._next_replan_delay() == pytest.approx(expected), offset
+    with pytest.raises(ValueError, match="replan_offset_s: expected less than the re-plan period"):
+        PlannerConfig(replan_min=15, replan_offset_s=900)

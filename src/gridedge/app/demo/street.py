@@ -66,7 +66,7 @@ def _base(config: DemoConfig) -> Scenario:
     )
 
 
-def _cem(sid: str, data_dir: Path, *, featured: bool) -> CemConfig:
+def _cem(sid: str, data_dir: Path, *, featured: bool, offset_s: float = 0.0) -> CemConfig:
     return CemConfig(
         site_id=sid,
         priority=("heat-pump", "ev") if featured else (),
@@ -76,7 +76,9 @@ def _cem(sid: str, data_dir: Path, *, featured: bool) -> CemConfig:
         planner=(
             PlannerConfig(horizon_h=12, replan_min=15, time_limit_s=5.0, mip_gap=0.02)
             if featured
-            else PlannerConfig(horizon_h=6, replan_min=60, time_limit_s=1.0, mip_gap=0.05)
+            else PlannerConfig(
+                horizon_h=6, replan_min=60, replan_offset_s=offset_s, time_limit_s=1.0, mip_gap=0.05
+            )
         ),
     )
 
@@ -87,7 +89,9 @@ def build_street(config: DemoConfig) -> list[Scenario]:
     out = []
     for n, sc in enumerate(homes, start=1):
         sid = site_id(n)
-        update: dict[str, object] = {"cem": _cem(sid, config.data_dir, featured=n == 1)}
+        # the neighbours' hourly re-plans spread over the hour, not all on the same second
+        offset = round(3600.0 * (n - 1) / config.homes)
+        update: dict[str, object] = {"cem": _cem(sid, config.data_dir, featured=n == 1, offset_s=offset)}
         if n == 1:
             update.update(
                 site=sc.site.model_copy(update={"name": "Featured home"}),

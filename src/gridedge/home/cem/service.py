@@ -417,9 +417,10 @@ class CemService:
         return self.adopt_plan(plan, made_at=now, notes=ctx.notes)
 
     def _next_replan_delay(self) -> float:
-        """Seconds to the next multiple of `replan_min` on the wall clock (quarter-hour grid)."""
+        """Seconds to the next multiple of `replan_min` on the wall clock (quarter-hour grid), plus
+        the configured offset (`PlannerConfig.replan_offset_s`)."""
         period = self.cfg.planner.replan_min * 60
-        ts = self.clock.now().timestamp()
+        ts = self.clock.now().timestamp() - self.cfg.planner.replan_offset_s
         return period - ts % period
 
     async def _planning(self, stop: asyncio.Event) -> None:
