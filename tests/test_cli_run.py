@@ -67,6 +67,7 @@ def test_the_example_config_passes_check(tmp_path: Path) -> None:
     assert (
         "S2 devices connect to 127.0.0.1:8765" in out.stdout
         and "web: 127.0.0.1:8000 (/metrics)" in out.stdout
+        and ", reads need a login" in out.stdout  # [web] public_reads = false by default
     )
     assert not (state / "gateway.db").exists()  # --check starts (and creates) nothing
     summary = json.loads(run("--config", tmp_path / "gridedge.toml", "--check", "--json").stdout)
@@ -179,15 +180,19 @@ async def _grid(prefix: str, key: bytes, web: str, dso_s: float, head_end_s: flo
             await asyncio.sleep(1.0)
     seen: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=web, timeout=10) as client:
-        metrics = (await client.get("/metrics")).text
         page = await client.get("/")
         seen["page"] = (page.status_code, page.headers["content-type"], page.text)
+        # a household's power is personal: nothing but the page and the login without logging in
+        seen["anonymous"] = {p: (await client.get(p)).status_code for p in ("/metrics", "/api/homes/home",
+                             "/api/grid", "/api/status", "/api/events")}  # fmt: skip
+        seen["session"] = (await client.get("/api/session")).json()
+        login = await client.post("/api/login", json={"name": "owner", "password": password})
+        seen["login"] = login.status_code
+        metrics = (await client.get("/metrics")).text
         seen["home"] = (await client.get("/api/homes/home")).json()
         await asyncio.sleep(1.5)
         seen["home_later"] = (await client.get("/api/homes/home")).json()
         seen["grid"] = (await client.get("/api/grid")).json()
-        login = await client.post("/api/login", json={"name": "owner", "password": password})
-        seen["login"] = login.status_code
         story = await client.post("/api/demo/story/dso_limit", headers={"X-Gridedge-Request": "1"})
         seen["story"] = (story.status_code, story.json()["detail"])
     await asyncio.sleep(max(0.0, head_end_s - (time.monotonic() - t0)))
@@ -262,6 +267,8 @@ def test_run_one_process_against_a_virtual_meter_and_mosquitto(tmp_path: Path) -
     # the dashboard of the site: the page, and the home's view with live values
     status, kind, html = seen["page"]
     assert status == 200 and kind.startswith("text/html") and "dashboard.js" in html
+    assert seen["anonymous"] == dict.fromkeys(seen["anonymous"], 401), seen["anonymous"]
+    assert seen["session"] == {"user": None, "public_reads": False}
     home, later = seen["home"], seen["home_later"]
     assert home["site_id"] == "home" and home["name"] == "run process test" and home["has_nilm"] is True
     assert home["limit"]["state"] == "limited" and home["limit"]["import_limit_w"] == 5000.0
@@ -279,6 +286,7 @@ def test_run_one_process_against_a_virtual_meter_and_mosquitto(tmp_path: Path) -
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert listed.returncode == 0 and listed.stdout == "owner\thome-owner\n", listed.stderr
+    assert (tmp_path / "gridedge-users.db").stat().st_mode & 0o777 == 0o600  # private to the service user
     assert "Traceback" not in err
 
 

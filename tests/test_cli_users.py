@@ -59,8 +59,8 @@ def test_add_list_passwd_remove(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out == "anna\thome-owner\notto\tgrid-operator\n"
     assert main(["list", "--db", db, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
-        {"name": "anna", "role": "home-owner"},
-        {"name": "otto", "role": "grid-operator"},
+        {"name": "anna", "role": "home-owner", "site": None},
+        {"name": "otto", "role": "grid-operator", "site": None},
     ]
 
     # a new password: the role stays, the old password and the user's tokens no longer work
@@ -167,6 +167,38 @@ def test_the_database_of_a_run_configuration(tmp_path: Path, capsys: pytest.Capt
     cfg.write_text('scenario = "site.toml"\n[web]\nusers = "x.db"\n')
     assert main(["list", "--config", str(cfg)]) == 2
     assert "line 3: web.users: unknown key; did you mean 'users_db'?" in capsys.readouterr().err
+
+
+def test_a_home_owner_bound_to_a_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "users.db")
+    good = _pw(tmp_path, PASSWORD)
+    assert (
+        main(["add", "bea", "--role", "home-owner", "--site", "home-02", "--db", db, "--password-file", good])
+        == 0
+    )
+    assert "user bea (home-owner, site home-02) added to" in capsys.readouterr().err
+    assert main(["add", "anna", "--role", "home-owner", "--db", db, "--password-file", good]) == 0
+    capsys.readouterr()
+    assert main(["list", "--db", db]) == 0
+    assert capsys.readouterr().out == "anna\thome-owner\nbea\thome-owner\thome-02\n"
+    assert main(["list", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[1] == {"name": "bea", "role": "home-owner", "site": "home-02"}
+    store = UserStore(db, RealClock(), params=FAST)
+    try:
+        assert store.login("bea", PASSWORD).user.site == "home-02"
+    finally:
+        store.close()
+    assert (
+        main(["add", "ivan", "--role", "installer", "--site", "home-02", "--db", db, "--password-file", good])
+        == 2
+    )
+    assert "installers and grid operators act on every site" in capsys.readouterr().err
+    assert (
+        main(["add", "carl", "--role", "home-owner", "--site", "a b", "--db", db, "--password-file", good])
+        == 2
+    )
+    assert "site 'a b'" in capsys.readouterr().err
+    assert oct(Path(db).stat().st_mode & 0o777) == oct(0o600)  # created private
 
 
 def test_first_owner_only_on_an_empty_database() -> None:

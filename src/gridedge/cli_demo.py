@@ -105,7 +105,7 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> int:
         world = DemoWorld(config)
         users = UserStore(data_dir / "users.db", clock=RealClock())
         stack.callback(users.close)
-        credentials = provision(users)
+        credentials = provision(users, owner_site=world.status().homes[0])
         # Prometheus scrapes the featured home's energy manager (one registry per site)
         app = create_app(world, users, metrics=metrics_app(world.homes[0].cem))
         sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)

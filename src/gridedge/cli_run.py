@@ -443,7 +443,9 @@ def _web_app(service: CemService, control: SiteControl, users: UserStore, web: W
     from gridedge.web.metrics import metrics_app
 
     prometheus = metrics_app(service) if web.metrics else None
-    return create_app(control, users, metrics=prometheus, secure_cookie=web.secure_cookie)
+    return create_app(
+        control, users, metrics=prometheus, secure_cookie=web.secure_cookie, public_reads=web.public_reads
+    )
 
 
 # --------------------------------------------------------------------------- status and summary
@@ -539,6 +541,7 @@ def summary(setup: _Setup, config_path: str) -> dict[str, Any]:
     out["peers"] = None if peers is None else {"broker": cfg.broker_for(peers.broker), "id": peers.id}
     out["web"] = None if cfg.web is None else {
         "listen": cfg.web.listen, "metrics": cfg.web.metrics, "users_db": cfg.web.users_db,
+        "public_reads": cfg.web.public_reads,
     }  # fmt: skip
     return out
 
@@ -599,8 +602,9 @@ def _print_summary(args: argparse.Namespace, setup: _Setup) -> None:
     lines.append("  peers: off" if peers is None else f"  peers: as {peers['id']} on {peers['broker']}")
     web = info["web"]
     metrics = " (/metrics)" if web is not None and web["metrics"] else ""
+    reads = "" if web is None else "public" if web["public_reads"] else "need a login"
     lines.append("  web: off" if web is None else f"  web: {web['listen']}{metrics}, dashboard users in"
-                 f" {web['users_db']}")  # fmt: skip
+                 f" {web['users_db']}, reads {reads}")  # fmt: skip
     print("\n".join(lines), flush=True)
 
 

@@ -1,7 +1,7 @@
 """`gridedge users`: the dashboard's accounts (`gridedge run` with `[web]`), in its users database.
 
     gridedge users add NAME --role home-owner|installer|grid-operator (--db FILE | --config FILE.toml)
-                            [--password-file FILE]
+                            [--site ID] [--password-file FILE]
     gridedge users list   (--db FILE | --config FILE.toml) [--json]
     gridedge users remove NAME (--db FILE | --config FILE.toml)
     gridedge users passwd NAME (--db FILE | --config FILE.toml) [--password-file FILE]
@@ -10,8 +10,11 @@ The database is the SQLite file of `gridedge.web.users.UserStore` (scrypt passwo
 sessions, API tokens); `--config` takes its name from a `gridedge run` configuration's
 `[web] users_db`. The password is asked for twice at the terminal (not echoed), or read from the
 first line of `--password-file` (for scripts; keep that file private); it needs at least 12
-characters. A user name is 1-64 of a-z 0-9 . _ @ - starting alphanumeric. Removing a user, or
-changing their password, ends their sessions and revokes their API tokens.
+characters. A user name is 1-64 of a-z 0-9 . _ @ - starting alphanumeric. `--site` binds a home
+owner to one site: they may act (park devices, name appliances) on that home only; without it a
+home owner acts on every site the dashboard shows (a `gridedge run` dashboard shows one). Installers
+and grid operators are not bound. Removing a user, or changing their password, ends their sessions
+and revokes their API tokens. `list` shows the site as a third column when a user has one.
 
 Exit status: 0 done, 2 bad input (the message says what and where).
 """
@@ -66,13 +69,16 @@ def add_users_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     add.add_argument(
         "--role", required=True, choices=["home-owner", "installer", "grid-operator"], help="what they may do"
     )
+    add.add_argument(
+        "--site", metavar="ID", help="home owners only: the one site they may act on (default: any)"
+    )
     db_options(add)
     password_option(add)
     add.set_defaults(func=cmd_users, parser=add)
 
     ls = sub.add_parser("list", help="list the users and their roles", description="List the users.")
     db_options(ls)
-    ls.add_argument("--json", action="store_true", help="a JSON array of {name, role}")
+    ls.add_argument("--json", action="store_true", help="a JSON array of {name, role, site}")
     ls.set_defaults(func=cmd_users, parser=ls)
 
     rm = sub.add_parser(
@@ -107,18 +113,23 @@ def cmd_users(args: argparse.Namespace) -> int:
         db = _database(args)
         command = args.users_command
         if command == "add":
+            if args.site is not None and args.role != "home-owner":
+                raise UsersError(
+                    "--site binds a home owner to a site; installers and grid operators act on every site"
+                )
             password = _password(args, args.name)
             store = _open(db, create=True)
             try:
                 from gridedge.web.users import Role
 
                 try:
-                    user = store.add_user(args.name, Role(args.role), password)
+                    user = store.add_user(args.name, Role(args.role), password, site=args.site)
                 except ValueError as exc:
                     raise UsersError(str(exc)) from None
             finally:
                 store.close()
-            print(f"user {user.name} ({user.role.value}) added to {db}", file=sys.stderr)
+            where = "" if user.site is None else f", site {user.site}"
+            print(f"user {user.name} ({user.role.value}{where}) added to {db}", file=sys.stderr)
         elif command == "list":
             store = _open(db)
             try:
@@ -128,10 +139,10 @@ def cmd_users(args: argparse.Namespace) -> int:
             if args.json:
                 import json
 
-                print(json.dumps([{"name": u.name, "role": u.role.value} for u in users]))
+                print(json.dumps([{"name": u.name, "role": u.role.value, "site": u.site} for u in users]))
             else:
                 for u in users:
-                    print(f"{u.name}\t{u.role.value}")
+                    print(f"{u.name}\t{u.role.value}" + ("" if u.site is None else f"\t{u.site}"))
                 if not users:
                     print(f"no users in {db}", file=sys.stderr)
         elif command == "remove":

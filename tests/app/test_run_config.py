@@ -188,6 +188,17 @@ def test_the_dashboards_users_database_is_beside_the_config_by_default(tmp_path:
     assert "line 7: web.users: unknown key; did you mean 'users_db'?" in msg
 
 
+def test_the_dashboards_reads_are_private_unless_made_public(tmp_path: Path) -> None:
+    cfg = run_config_from_text(MINIMAL + "[web]\n", base=tmp_path)
+    assert cfg.web is not None and cfg.web.public_reads is False
+    cfg = run_config_from_text(MINIMAL + "[web]\npublic_reads = true\n", base=tmp_path)
+    assert cfg.web is not None and cfg.web.public_reads is True
+    msg = error(MINIMAL + "[web]\npublic_reads = 'yes'\n")
+    assert "line 7: web.public_reads: Input should be a valid boolean" in msg
+    msg = error(MINIMAL + "[web]\npublic_read = true\n")
+    assert "web.public_read: unknown key; did you mean 'public_reads'?" in msg
+
+
 def test_the_example_validates_as_shipped_and_with_every_section() -> None:
     text = EXAMPLE.read_text()
     shipped = run_config_from_text(text, source=str(EXAMPLE), base=Path("/etc/gridedge"))

@@ -156,9 +156,10 @@ def test_cookie_sessions_need_the_anti_forgery_header(
     assert control.calls == []
     r = client.post(path, json={"import_w": 0}, headers={CSRF_HEADER: "1"})
     assert r.status_code == 200 and control.calls == [("issue_limit", HOME_2, 0.0, None, OPERATOR)]
-    assert client.get("/api/me").json() == {"name": OPERATOR, "role": "grid-operator"}
-    assert client.get("/api/session").json() == {"user": {"name": OPERATOR, "role": "grid-operator"}}
-    assert TestClient(app).get("/api/session").json() == {"user": None}
+    assert client.get("/api/me").json() == {"name": OPERATOR, "role": "grid-operator", "site": None}
+    operator = {"name": OPERATOR, "role": "grid-operator", "site": None}
+    assert client.get("/api/session").json() == {"user": operator, "public_reads": True}
+    assert TestClient(app).get("/api/session").json() == {"user": None, "public_reads": True}
     # a session of the wrong role is 403 even with the header
     owner = TestClient(app)
     owner.post("/api/login", json={"name": OWNER, "password": PASSWORD})
@@ -283,3 +284,85 @@ def test_demo_users_one_per_role_with_fresh_passwords(tmp_path: Path) -> None:
     client = TestClient(app)
     op = next(c for c in again if c.role is Role.GRID_OPERATOR)
     assert client.post("/api/login", json={"name": op.name, "password": op.password}).status_code == 200
+
+
+def test_a_home_owner_bound_to_a_site_acts_on_that_site_only() -> None:
+    control = FakeControl()
+    users = make_users()
+    users.add_user("bea", Role.HOME_OWNER, PASSWORD, site=HOME_2)
+    client = TestClient(create_app(control, users))
+    bea = bearer(users.issue_token("bea", "test").token)
+    anna = bearer(users.issue_token(OWNER, "test").token)  # not bound: every site, as `gridedge run` makes
+    ivan = bearer(users.issue_token(INSTALLER, "test").token)
+    for path, body in [(f"/api/homes/{S1_HOME}/devices/hp/managed", {"managed": False}),
+                       (f"/api/homes/{S1_HOME}/appliances/a3/label", {"label": "toaster"})]:  # fmt: skip
+        r = client.post(path, json=body, headers=bea)
+        assert (
+            r.status_code == 403
+            and r.json()["detail"] == f"bea may act on site '{HOME_2}' only, not on '{S1_HOME}'"
+        )
+        assert client.post(path, json=body, headers=anna).status_code == 200
+        assert client.post(path, json=body, headers=ivan).status_code == 200
+    assert [c[-1] for c in control.calls] == [OWNER, INSTALLER, OWNER, INSTALLER]
+    r = client.post(f"/api/homes/{HOME_2}/devices/ev/managed", json={"managed": False}, headers=bea)
+    assert r.status_code == 200 and control.calls[-1] == ("set_managed", HOME_2, "ev", False, "bea")
+    assert client.get("/api/me", headers=bea).json() == {"name": "bea", "role": "home-owner", "site": HOME_2}
+    session = client.get("/api/session", headers=bea).json()
+    assert session == {"user": {"name": "bea", "role": "home-owner", "site": HOME_2}, "public_reads": True}
+
+
+def test_the_demo_owner_is_bound_to_the_featured_home() -> None:
+    users = make_users()
+    credentials = provision(users, owner_site=S1_HOME)
+    sites = {c.name: users.login(c.name, c.password).user.site for c in credentials}
+    assert sites == {"owner": S1_HOME, "installer": None, "operator": None}
+
+
+READS = ["/api/status", f"/api/homes/{S1_HOME}", "/api/grid", "/api/events", f"/api/events?site={S1_HOME}",
+         "/metrics", "/metrics/"]  # fmt: skip
+
+
+def test_private_reads_need_a_login_but_the_page_and_the_login_load() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    Gauge("gridedge_test_gauge", "A test gauge", registry=registry).set(42)
+    users = make_users()
+    app = create_app(FakeControl(), users, metrics=make_asgi_app(registry=registry), public_reads=False)
+    client = TestClient(app)
+    for path in READS:
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
+        assert r.json() == {"detail": "log in first"}, path
+        r = client.get(path, headers=bearer("ge_nope"), follow_redirects=False)
+        assert r.status_code == 401 and 'error="invalid_token"' in r.headers["www-authenticate"], path
+    # what the login page needs stays open
+    for path in (
+        "/",
+        "/static/dashboard.js",
+        "/static/dashboard.css",
+        "/vendor/plotly.min.js",
+        "/openapi.json",
+    ):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/api/session").json() == {"user": None, "public_reads": False}
+    # any role may read once logged in, by cookie or by token
+    for name in USERS:
+        token = bearer(users.issue_token(name, "scrape").token)
+        assert client.get("/api/status", headers=token).status_code == 200
+        r = client.get("/metrics", headers=token)
+        assert r.status_code == 200 and "gridedge_test_gauge 42.0" in r.text
+        r = client.get("/api/events?site=nowhere", headers=token)  # past the guard: the site is checked
+        assert r.status_code == 404
+    r = client.post("/api/login", json={"name": OWNER, "password": PASSWORD})
+    assert r.status_code == 200
+    assert client.get(f"/api/homes/{S1_HOME}").json()["site_id"] == S1_HOME
+    assert client.get("/api/grid").status_code == 200
+    assert client.get("/metrics/").status_code == 200
+    assert client.get("/api/session").json()["public_reads"] is False
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/status", "/api/homes/{site_id}", "/api/grid", "/api/events"):
+        assert "401" in spec["paths"][path]["get"]["responses"], path
+    # public reads (the demo's default) answer everyone, and document no 401
+    public = TestClient(create_app(FakeControl(), users, metrics=make_asgi_app(registry=registry)))
+    for path in [*READS[:3], "/metrics"]:
+        assert public.get(path).status_code == 200, path
+    assert "401" not in public.get("/openapi.json").json()["paths"]["/api/status"]["get"]["responses"]

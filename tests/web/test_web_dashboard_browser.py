@@ -14,6 +14,7 @@ import pytest
 from web_support import HOME_2, PASSWORD, S1_HOME, FakeControl, live_server, make_users
 
 from gridedge.web.app import create_app
+from gridedge.web.users import Role
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 assert CHROMIUM is not None, "Debian's chromium is needed for the browser tests (.ci/run installs it)"
@@ -224,3 +225,60 @@ def test_a_phone_gets_one_column_and_no_horizontal_scroll(
     lefts = {round(cards.nth(i).bounding_box()["x"]) for i in range(cards.count())}
     assert len(lefts) == 1, lefts  # a single column
     assert errors == []
+
+
+def test_private_reads_open_with_the_login_and_follow_live_updates_after_it(browser: Any) -> None:
+    control = FakeControl()
+    with live_server(create_app(control, make_users(), public_reads=False)) as (url, _server):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector(tid("login-dialog"), state="visible", timeout=5000)
+        assert page.get_attribute(tid("connection-state"), "data-state") == "login"
+        assert page.locator(tid("grid-power")).count() == 0  # nothing read, nothing shown
+        assert control.waiting == 0  # no event stream either
+        page.fill(tid("login-name"), "otto")  # any role may read
+        page.fill(tid("login-password"), PASSWORD)
+        page.click(tid("login-submit"))
+        page.wait_for_selector(f"{tid('grid-power')}[data-w='1830']", state="attached", timeout=5000)
+        page.wait_for_selector(f"{tid('connection-state')}[data-state='live']", timeout=5000)
+        control.bump(grid_w=-1234.0)
+        page.wait_for_selector(f'{tid("grid-power")}[data-w="-1234"]', timeout=3000)
+        # logging out forgets what was shown and asks for a login again
+        page.click(tid("logout-button"))
+        page.wait_for_selector(tid("login-dialog"), state="visible", timeout=5000)
+        assert page.locator(tid("grid-power")).count() == 0
+        assert errors == []
+        page.close()
+
+
+def test_a_home_owner_bound_to_one_home_cannot_act_on_the_others(browser: Any) -> None:
+    control = FakeControl()
+    users = make_users()
+    users.add_user("bea", Role.HOME_OWNER, PASSWORD, site=HOME_2)
+    with live_server(create_app(control, users)) as (url, _server):
+        page, errors = open_page(browser, url)
+        login(page, "bea")
+        assert (
+            page.is_visible(tid("site-hint"))
+            and page.text_content(tid("site-hint")) == f"bea may act on {HOME_2} only"
+        )
+        toggle = page.locator(tid("managed-toggle-hp"))
+        assert toggle.is_disabled() and toggle.get_attribute("title") == f"bea may act on {HOME_2} only"
+        assert page.locator(tid("appliance-label-a1")).is_disabled()
+        page.select_option(tid("home-select"), HOME_2)
+        page.wait_for_selector(f"{tid('home-name')}:has-text('Home 2')")
+        assert page.is_hidden(tid("site-hint")) and toggle.is_enabled()
+        toggle.click()
+        wait_calls(page, control, 1)
+        assert control.calls[-1] == ("set_managed", HOME_2, "hp", False, "bea")
+        # an unbound home owner may act on every home
+        page.click(tid("logout-button"))
+        login(page, "anna")
+        page.select_option(tid("home-select"), S1_HOME)
+        page.wait_for_selector(f"{tid('home-name')}:has-text('Home with S1 port')")
+        assert page.is_hidden(tid("site-hint")) and toggle.is_enabled()
+        assert errors == []
+        page.close()

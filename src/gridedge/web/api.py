@@ -1,7 +1,9 @@
 """The dashboard's JSON API: what the home and grid views show, and what a logged-in user may change.
 
-Reads need no login: `GET /api/status`, `GET /api/homes/{site_id}`, `GET /api/grid` serve the typed
-views of `gridedge.app.views` (their OpenAPI schemas are derived from those dataclasses).
+Reads: `GET /api/status`, `GET /api/homes/{site_id}`, `GET /api/grid` serve the typed views of
+`gridedge.app.views` (their OpenAPI schemas are derived from those dataclasses). They need no login
+unless the app is made with `public_reads=False` (`gridedge run`: a household's power and appliance
+timeline are personal data): then any logged-in user or API token may read, others get 401.
 
 Everything that changes state needs a login (`Auth.require`, roles of `gridedge.web.users`), and the
 user's name goes to the control as `by`:
@@ -11,10 +13,12 @@ user's name goes to the control as `by`:
 | `POST /api/grid/sites/{site_id}/limit` `{"import_w": W, "duration_s": S?}` | grid operator |
 | `DELETE /api/grid/sites/{site_id}/limit` | grid operator |
 | `POST /api/grid/heartbeat/stop`, `.../resume` `{"sites": [ids]?}` (none: all) | grid operator |
-| `POST /api/homes/{site_id}/devices/{device_id}/managed` `{"managed": bool}` | home owner, installer |
-| `POST /api/homes/{site_id}/appliances/{appliance_id}/label` `{"label": text}` | home owner, installer |
+| `POST /api/homes/{site_id}/devices/{device_id}/managed` `{"managed": bool}` | home owner (a), installer |
+| `POST /api/homes/{site_id}/appliances/{appliance_id}/label` `{"label": text}` | home owner (a), installer |
 | `POST /api/demo/story/{key}` | any logged-in user; a step with `roles`: only those roles |
 | `POST /api/demo/speed` `{"speed": x}` | installer, grid operator |
+
+(a) A home owner bound to a site (`User.site`) only at that site: 403 naming it elsewhere.
 
 Answers: 200 with `Accepted` when the control took the command (its effect shows in the views and
 the event stream as soon as the world applies it), 401 without a login, 403 for a role that may not
@@ -30,10 +34,11 @@ never from a worker thread. No `from __future__ import annotations` (FastAPI res
 `Depends` at run time).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path
+from fastapi.params import Depends as DependsParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridedge.app.views import DemoControl, DemoStatus, GridView, HomeView, UnknownSite
@@ -141,8 +146,16 @@ def _key(e: KeyError) -> str:
     return str(e.args[0]) if e.args else ""
 
 
-def reads_router(control: DemoControl) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["views"])
+READ_REFUSED: Final[dict[int | str, dict[str, Any]]] = {
+    401: _problem("Not logged in (reads are private here)")
+}
+
+
+def reads_router(control: DemoControl, guard: Sequence[DependsParam] = ()) -> APIRouter:
+    """The views; `guard`: dependencies every read must pass (e.g. `Depends(auth.require())`)."""
+    router = APIRouter(
+        prefix="/api", tags=["views"], dependencies=list(guard), responses=READ_REFUSED if guard else None
+    )
 
     @router.get("/status", response_model=DemoStatus, summary="Simulated time, speed, storyline, homes")
     async def status() -> DemoStatus:
@@ -174,6 +187,8 @@ def actions_router(control: DemoControl, auth: Auth) -> APIRouter:
     def run(
         action: str, user: User, call: Callable[[], None], *, site_id: str | None = None, missing: str = ""
     ) -> Accepted:
+        if site_id is not None and not user.may_act_on(site_id):
+            raise HTTPException(403, f"{user.name} may act on site {user.site!r} only, not on {site_id!r}")
         try:
             call()
         except UnknownSite as e:

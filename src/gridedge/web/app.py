@@ -12,6 +12,11 @@ Routes (the API's OpenAPI schema is at `/openapi.json`, Swagger UI at `/docs`):
 * `/api/events?site=ID` — live updates as server-sent events, `gridedge.web.events`;
 * `/metrics` — the Prometheus ASGI app, when one is given.
 
+With `public_reads=False` (what `gridedge run` serves by default) every read — `/api/status`,
+`/api/homes/*`, `/api/grid`, `/api/events` — and `/metrics` need a session cookie or a bearer token
+(any role; 401 otherwise). `/`, `/static/*`, `/vendor/*`, `/api/login` and `/api/session` stay open
+so that the login page loads; `/api/session` says whether reads are public.
+
 No `from __future__ import annotations` (FastAPI resolves endpoint annotations at run time).
 """
 
@@ -21,17 +26,18 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridedge.app.views import DemoControl, UnknownSite
-from gridedge.web.api import Problem, actions_router, reads_router
+from gridedge.web.api import READ_REFUSED, Problem, actions_router, reads_router
 from gridedge.web.auth import Auth, UserOut, auth_router
 from gridedge.web.events import EventStreamResponse, EventStreams
 from gridedge.web.users import UserStore
@@ -105,22 +111,27 @@ class SessionOut(BaseModel):
     """Who is logged in (`user` null: nobody); unlike `GET /api/me` this is not an error when nobody is."""
 
     user: UserOut | None
+    public_reads: bool = Field(
+        default=True, description="Whether the views may be read without logging in (false: log in first)"
+    )
 
 
-def _session_router(auth: Auth) -> APIRouter:
+def _session_router(auth: Auth, public_reads: bool) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["auth"])
 
     @router.get("/session", response_model=SessionOut, responses={401: {"model": Problem,
                 "description": "A bad API token"}}, summary="The logged-in user, if any")  # fmt: skip
     def session(request: Request) -> SessionOut:
         user = auth.user(request)
-        return SessionOut(user=None if user is None else UserOut(name=user.name, role=user.role))
+        return SessionOut(user=None if user is None else UserOut.of(user), public_reads=public_reads)
 
     return router
 
 
-def _events_router(control: DemoControl, streams: EventStreams) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["views"])
+def _events_router(control: DemoControl, streams: EventStreams, guard: list[Any]) -> APIRouter:
+    router = APIRouter(
+        prefix="/api", tags=["views"], dependencies=guard, responses=READ_REFUSED if guard else None
+    )
     described = (
         "Server-sent events: `status` (DemoStatus), `grid` (GridView) and, with `site`, `home` (HomeView),"
         " each `data:` the JSON of the matching GET endpoint, `id:` the control's version; sent when the view"
@@ -169,11 +180,40 @@ class _Asgi:
         await self.app(scope, receive, send)
 
 
+class _LoggedIn:
+    """An ASGI app behind a login: a session cookie or a bearer token of any role, else 401."""
+
+    def __init__(self, app: ASGIApp, auth: Auth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:  # SQLite behind a lock: off the event loop, as FastAPI runs the other dependencies
+                user = await run_in_threadpool(self.auth.user, Request(scope))
+                problem = None if user is not None else HTTPException(
+                    401, "log in first", headers={"WWW-Authenticate": "Bearer"}
+                )  # fmt: skip
+            except HTTPException as e:
+                problem = e
+            if problem is not None:
+                body = {"detail": problem.detail}
+                await JSONResponse(body, problem.status_code, headers=problem.headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
-    control: DemoControl, users: UserStore, *, metrics: ASGIApp | None = None, secure_cookie: bool = False
+    control: DemoControl,
+    users: UserStore,
+    *,
+    metrics: ASGIApp | None = None,
+    secure_cookie: bool = False,
+    public_reads: bool = True,
 ) -> FastAPI:
     """The dashboard and its API over `control`, logins from `users`; `metrics` is mounted at /metrics.
-    `secure_cookie` marks the session cookie `Secure` (serve over HTTPS then)."""
+    `secure_cookie` marks the session cookie `Secure` (serve over HTTPS then). With `public_reads`
+    False the views, the event stream and /metrics need a login (any role) or an API token."""
     streams = EventStreams(control)
 
     @asynccontextmanager
@@ -195,10 +235,11 @@ def create_app(
     app.state.event_streams = streams
     app.add_exception_handler(RequestValidationError, _validation_error)
     auth = Auth(users, secure_cookie=secure_cookie)
+    guard = [] if public_reads else [Depends(auth.require())]
     app.include_router(auth_router(auth))
-    app.include_router(_session_router(auth))
-    app.include_router(reads_router(control))
-    app.include_router(_events_router(control, streams))
+    app.include_router(_session_router(auth, public_reads))
+    app.include_router(reads_router(control, guard))
+    app.include_router(_events_router(control, streams, guard))
     app.include_router(actions_router(control, auth))
 
     @app.get("/", include_in_schema=False)
@@ -222,6 +263,8 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if metrics is not None:
+        if not public_reads:
+            metrics = _LoggedIn(metrics, auth)
         # `/metrics` itself (what Prometheus scrapes) and anything under it, without a redirect
         app.router.routes.append(Route("/metrics", _Asgi(metrics), include_in_schema=False))
         app.mount("/metrics", metrics, name="metrics")

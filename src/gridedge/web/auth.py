@@ -9,7 +9,9 @@
   preflight this server never grants (OWASP CSRF Prevention Cheat Sheet, "Custom Request
   Headers"). Bearer tokens are not sent by browsers on their own, so they need no such header.
 * `auth_router` serves `POST /api/login`, `POST /api/logout`, `GET /api/me` and
-  `POST /api/tokens` (a token for the logged-in user, shown once).
+  `POST /api/tokens` (a token for the logged-in user, shown once). A login answers 429 with
+  `Retry-After` after too many failures for the user name or from the client's address, and 503
+  with `Retry-After` when every password-hashing slot is busy (`gridedge.web.users`).
 
 No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations at run
 time, and `Depends(...)` on a local dependency cannot be resolved from a string.
@@ -22,7 +24,7 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from gridedge.web.users import AuthError, Role, User, UserStore
+from gridedge.web.users import AuthError, HashingBusy, Role, Throttled, User, UserStore
 
 __all__ = ["CSRF_HEADER", "SESSION_COOKIE", "Auth", "auth_router"]
 
@@ -82,6 +84,13 @@ class LoginRequest(BaseModel):
 class UserOut(BaseModel):
     name: str
     role: Role
+    site: str | None = Field(
+        default=None, description="The one site this home owner may act on; null: not bound to one"
+    )
+
+    @classmethod
+    def of(cls, user: User) -> "UserOut":
+        return cls(name=user.name, role=user.role, site=user.site)
 
 
 class TokenRequest(BaseModel):
@@ -104,23 +113,34 @@ _REFUSED: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": AuthProblem, "description": "Not logged in, or a bad API token"},
     403: {"model": AuthProblem, "description": "A cookie-borne change without the anti-forgery header"},
 }
+_LOGIN_REFUSED: Final[dict[int | str, dict[str, Any]]] = {
+    400: _REFUSED[400],
+    401: {"model": AuthProblem, "description": "Unknown user or wrong password"},
+    429: {"model": AuthProblem, "description": "Too many failed logins of this name or address"},
+    503: {"model": AuthProblem, "description": "Too many logins at once"},
+}
 
 
 def auth_router(auth: Auth) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["auth"])
     logged_in = auth.require()
 
-    @router.post("/login", response_model=UserOut, responses={400: _REFUSED[400], 401: _REFUSED[401]})
-    def login(body: LoginRequest, response: Response) -> UserOut:
+    @router.post("/login", response_model=UserOut, responses=_LOGIN_REFUSED)
+    def login(body: LoginRequest, request: Request, response: Response) -> UserOut:
+        address = request.client.host if request.client is not None else None
         try:
-            session = auth.store.login(body.name, body.password)
+            session = auth.store.login(body.name, body.password, address=address)
         except AuthError:
             raise HTTPException(401, "unknown user or wrong password") from None
+        except Throttled as e:
+            raise HTTPException(429, str(e), headers={"Retry-After": str(e.retry_after_s)}) from None
+        except HashingBusy as e:
+            raise HTTPException(503, str(e), headers={"Retry-After": str(e.retry_after_s)}) from None
         response.set_cookie(
             SESSION_COOKIE, session.token, httponly=True, samesite="strict", secure=auth.secure_cookie,
             max_age=int(auth.store.session_ttl.total_seconds()), path="/",
         )  # fmt: skip
-        return UserOut(name=session.user.name, role=session.user.role)
+        return UserOut.of(session.user)
 
     @router.post("/logout", status_code=204, responses=_REFUSED)
     def logout(request: Request, response: Response, user: Annotated[User, Depends(logged_in)]) -> None:
@@ -131,7 +151,7 @@ def auth_router(auth: Auth) -> APIRouter:
 
     @router.get("/me", response_model=UserOut, responses={401: _REFUSED[401]})
     def me(user: Annotated[User, Depends(logged_in)]) -> UserOut:
-        return UserOut(name=user.name, role=user.role)
+        return UserOut.of(user)
 
     @router.post("/tokens", response_model=TokenOut, status_code=201, responses=_REFUSED)
     def new_token(body: TokenRequest, user: Annotated[User, Depends(logged_in)]) -> TokenOut:

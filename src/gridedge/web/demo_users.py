@@ -2,7 +2,7 @@
 
 Passwords are 16 characters of `secrets.token_urlsafe` (96 bits). Running the demo again on the
 same data directory replaces these three users (and so ends their old sessions and tokens): the
-passwords printed last are the ones that work.
+passwords printed last are the ones that work. The home owner is bound to the featured home.
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ class Credential:
         return f"Credential(name={self.name!r}, role={self.role.value!r}, password='***')"
 
 
-def provision(store: UserStore) -> list[Credential]:
-    """Create (or re-create) one user per role with a generated password; the credentials, in role order."""
+def provision(store: UserStore, *, owner_site: str | None = None) -> list[Credential]:
+    """Create (or re-create) one user per role with a generated password; the credentials, in role order.
+    `owner_site` binds the home owner to that home (the demo's featured one): they act on it only."""
     out: list[Credential] = []
     for role, name in DEMO_USERS.items():
         password = secrets.token_urlsafe(12)
         if store.user(name) is not None:
             store.remove_user(name)
-        store.add_user(name, role, password)
+        store.add_user(name, role, password, site=owner_site if role is Role.HOME_OWNER else None)
         out.append(Credential(name, role, password))
     return out

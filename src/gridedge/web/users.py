@@ -12,20 +12,40 @@ users and roles (home owner, installer, grid operator), sessions for the UI, tok
   stored, so a copy of the database does not let anyone in. A session lasts `session_ttl` from its
   last use (sliding, 12 h by default), an API token until it is revoked or its optional expiry.
   Tokens say which user and role they act as.
-* **Time** comes from the injected `Clock`, so expiry is tested in milliseconds.
+* **Time** comes from the injected `Clock`, so expiry and the login throttle are tested in milliseconds.
+* **The file** is created with mode 0600 (an existing one is narrowed to it); SQLite gives its
+  journal, -wal and -shm files the same mode.
+* **Sites**: a home owner may be bound to one site (`User.site`): they act on that home only.
+  Installers and grid operators are never bound; an unbound home owner acts on every site (a
+  single-site `gridedge run`).
+* **Memory**: one scrypt at the default cost needs 128 MiB, and the web server runs logins on a
+  thread pool of about 40 threads. At most `max_hashing` (2) hashes or verifications run at once;
+  a login that cannot start one within `hash_wait_s` is refused with `HashingBusy` (the login
+  route answers 503 with `Retry-After`).
+* **Guessing**: `LoginThrottle` counts failed logins per user name and per client address on the
+  injected clock; after `per_name` (5) failures of a name, or `per_address` (20) from an address,
+  within `window` (a minute) further attempts are refused with `Throttled` (429 with
+  `Retry-After`) without spending any scrypt work until the oldest failure leaves the window.
+  The address allows more, because behind a reverse proxy every browser has the proxy's address.
 
-Login failures do not say whether the user exists, and cost the same scrypt work either way.
+Login failures do not say whether the user exists, and cost the same scrypt work (and count the
+same against the throttle) either way.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import math
+import os
 import re
 import secrets
 import sqlite3
 import threading
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -37,9 +57,12 @@ from gridedge.clock import Clock
 __all__ = [
     "ApiToken",
     "AuthError",
+    "HashingBusy",
+    "LoginThrottle",
     "Role",
     "ScryptParams",
     "Session",
+    "Throttled",
     "User",
     "UserStore",
     "hash_password",
@@ -60,6 +83,22 @@ class Role(StrEnum):
 
 class AuthError(Exception):
     """Login refused, or a session or token that is not (or no longer) valid."""
+
+
+class HashingBusy(Exception):
+    """Every password-hashing slot stayed busy for longer than the store waits: try again shortly."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many logins at once; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class Throttled(Exception):
+    """Too many failed logins for this user name or from this address within the window."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +149,12 @@ def _digest(token: str) -> str:
 
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
+_SITE = re.compile(r"[^\s/]{1,64}")
 
 _SCHEMA: Final = """
 create table if not exists users (
-    name text primary key, role text not null, password text not null, created text not null
+    name text primary key, role text not null, password text not null, created text not null,
+    site text
 );
 create table if not exists sessions (
     digest text primary key, name text not null references users(name) on delete cascade,
@@ -130,6 +171,11 @@ create table if not exists tokens (
 class User:
     name: str
     role: Role
+    site: str | None = None
+    """The one site a home owner may act on; None: not bound (every other role, or any site)."""
+
+    def may_act_on(self, site_id: str) -> bool:
+        return self.site is None or self.site == site_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +195,100 @@ class ApiToken:
     expires: datetime | None
 
 
+class LoginThrottle:
+    """Failed logins per key (a user name, a client address) within a sliding window, on `clock`.
+
+    Memory stays bounded: at most `max_keys` keys are tracked (the stalest are forgotten first),
+    each with at most its limit of timestamps."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        per_name: int = 5,
+        per_address: int = 20,
+        window: timedelta = timedelta(minutes=1),
+        max_keys: int = 10_000,
+    ) -> None:
+        if per_name < 1 or per_address < 1 or window <= timedelta(0) or max_keys < 1:
+            raise ValueError("login throttle: limits and window must be positive")
+        self.clock = clock
+        self.per_name = per_name
+        self.per_address = per_address
+        self.window = window
+        self.max_keys = max_keys
+        self._failures: dict[tuple[str, str], deque[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, name: str, address: str | None) -> list[tuple[tuple[str, str], int]]:
+        keys = [(("name", name), self.per_name)]
+        if address:
+            keys.append((("address", address), self.per_address))
+        return keys
+
+    def _recent(self, key: tuple[str, str], now: datetime) -> deque[datetime] | None:
+        seen = self._failures.get(key)
+        if seen is None:
+            return None
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if not seen:
+            del self._failures[key]
+            return None
+        return seen
+
+    def check(self, name: str, address: str | None) -> None:
+        """`Throttled` (with the seconds until an attempt is allowed) when either key is at its limit."""
+        now = self.clock.now()
+        wait = 0.0
+        with self._lock:
+            for key, limit in self._keys(name, address):
+                seen = self._recent(key, now)
+                if seen is not None and len(seen) >= limit:
+                    wait = max(wait, (seen[-limit] + self.window - now).total_seconds())
+        if wait > 0:
+            raise Throttled(max(1, math.ceil(wait)))
+
+    def failed(self, name: str, address: str | None) -> None:
+        now = self.clock.now()
+        with self._lock:
+            for key, limit in self._keys(name, address):
+                seen = self._recent(key, now)
+                if seen is None:
+                    if len(self._failures) >= self.max_keys:
+                        self._forget_stalest(now)
+                    seen = self._failures[key] = deque(maxlen=limit)
+                seen.append(now)
+
+    def succeeded(self, name: str) -> None:
+        """A correct password for `name`: its own count starts again (the address's stays)."""
+        with self._lock:
+            self._failures.pop(("name", name), None)
+
+    def _forget_stalest(self, now: datetime) -> None:
+        for key in list(self._failures):
+            self._recent(key, now)
+        while len(self._failures) >= self.max_keys:
+            stalest = min(self._failures, key=lambda k: self._failures[k][-1])
+            del self._failures[stalest]
+
+
+def _private_file(path: str | Path) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it, and take
+    group and world access away from an existing one. SQLite gives its journal, -wal and -shm files
+    the database file's mode."""
+    text = str(path)
+    if text in ("", ":memory:") or text.startswith("file:"):
+        return
+    fd = os.open(text, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours to change: leave it
+                os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class UserStore:
     """Users, sessions and API tokens in one SQLite file (or `:memory:`)."""
 
@@ -159,54 +299,86 @@ class UserStore:
         *,
         params: ScryptParams = ScryptParams(),
         session_ttl: timedelta = timedelta(hours=12),
+        max_hashing: int = 2,
+        hash_wait_s: float = 2.0,
+        throttle: LoginThrottle | None = None,
     ) -> None:
+        if max_hashing < 1 or hash_wait_s < 0:
+            raise ValueError("max_hashing must be >= 1 and hash_wait_s >= 0")
         self.clock = clock
         self.params = params
         self.session_ttl = session_ttl
+        self.hash_wait_s = hash_wait_s
+        self.throttle = LoginThrottle(clock) if throttle is None else throttle
         self._lock = threading.Lock()  # FastAPI runs sync endpoints in a thread pool
+        self._hashing = threading.BoundedSemaphore(max_hashing)  # each scrypt holds 128 MiB
+        _private_file(path)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("pragma foreign_keys = on")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("pragma table_info(users)")}
+        if "site" not in columns:  # a database from before sites
+            self._db.execute("alter table users add column site text")
         # one hash to spend on unknown users, so a failed login costs the same either way
         self._decoy = hash_password(secrets.token_urlsafe(16), params)
+
+    @contextlib.contextmanager
+    def _hash_slot(self) -> Iterator[None]:
+        """One of the `max_hashing` slots for a scrypt, or `HashingBusy` after `hash_wait_s`."""
+        if not self._hashing.acquire(timeout=self.hash_wait_s):
+            raise HashingBusy(max(1, math.ceil(self.hash_wait_s)))
+        try:
+            yield
+        finally:
+            self._hashing.release()
+
+    def _hash(self, password: str) -> str:
+        with self._hash_slot():
+            return hash_password(password, self.params)
 
     def close(self) -> None:
         self._db.close()
 
     # --- users ----------------------------------------------------------------------------------
 
-    def add_user(self, name: str, role: Role, password: str) -> User:
+    def add_user(self, name: str, role: Role, password: str, *, site: str | None = None) -> User:
+        """A new user; `site` binds a home owner to that one site (other roles act on every site)."""
         if not _NAME.fullmatch(name):
             raise ValueError(f"user name {name!r}: expected 1-64 of a-z 0-9 . _ @ - starting alphanumeric")
         if len(password) < 12:
             raise ValueError("a password needs at least 12 characters")
-        stored = hash_password(password, self.params)
+        if site is not None:
+            if role is not Role.HOME_OWNER:
+                raise ValueError(f"only a home owner is bound to a site, not a {role.value}")
+            if not _SITE.fullmatch(site):
+                raise ValueError(f"site {site!r}: expected 1-64 characters without spaces or '/'")
+        stored = self._hash(password)
         with self._lock:
             try:
                 self._db.execute(
-                    "insert into users values (?, ?, ?, ?)",
-                    (name, role.value, stored, self.clock.now().isoformat()),
+                    "insert into users (name, role, password, created, site) values (?, ?, ?, ?, ?)",
+                    (name, role.value, stored, self.clock.now().isoformat(), site),
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"user {name!r} exists already") from None
-        return User(name, role)
+        return User(name, role, site)
 
     def user(self, name: str) -> User | None:
         with self._lock:
-            row = self._db.execute("select role from users where name = ?", (name,)).fetchone()
-        return None if row is None else User(name, Role(row[0]))
+            row = self._db.execute("select role, site from users where name = ?", (name,)).fetchone()
+        return None if row is None else User(name, Role(row[0]), row[1])
 
     def users(self) -> list[User]:
         with self._lock:
-            rows = self._db.execute("select name, role from users order by name").fetchall()
-        return [User(n, Role(r)) for n, r in rows]
+            rows = self._db.execute("select name, role, site from users order by name").fetchall()
+        return [User(n, Role(r), s) for n, r, s in rows]
 
     def set_password(self, name: str, password: str) -> None:
         """A new password; every session and API token of the user ends with the old one
         (OWASP ASVS 3.3.3: a credential change terminates the other sessions)."""
         if len(password) < 12:
             raise ValueError("a password needs at least 12 characters")
-        stored = hash_password(password, self.params)
+        stored = self._hash(password)
         with self._lock:
             changed = self._db.execute("update users set password = ? where name = ?", (stored, name))
             if changed.rowcount == 0:
@@ -221,27 +393,35 @@ class UserStore:
 
     # --- sessions -------------------------------------------------------------------------------
 
-    def login(self, name: str, password: str) -> Session:
-        """A new session, or `AuthError` (the same for an unknown user and a wrong password)."""
+    def login(self, name: str, password: str, *, address: str | None = None) -> Session:
+        """A new session, or `AuthError` (the same for an unknown user and a wrong password);
+        `Throttled` after too many failures for `name` or from the client `address`, `HashingBusy`
+        when no hashing slot freed up in time."""
+        self.throttle.check(name, address)
         with self._lock:
-            row = self._db.execute("select role, password from users where name = ?", (name,)).fetchone()
-        ok = verify_password(password, row[1] if row is not None else self._decoy)
+            row = self._db.execute(
+                "select role, password, site from users where name = ?", (name,)
+            ).fetchone()
+        with self._hash_slot():
+            ok = verify_password(password, row[1] if row is not None else self._decoy)
         if row is None or not ok:
+            self.throttle.failed(name, address)
             raise AuthError("unknown user or wrong password")
+        self.throttle.succeeded(name)
         token = secrets.token_urlsafe(32)
         expires = self.clock.now() + self.session_ttl
         with self._lock:
             self._db.execute(
                 "insert into sessions values (?, ?, ?)", (_digest(token), name, expires.isoformat())
             )
-        return Session(token, User(name, Role(row[0])), expires)
+        return Session(token, User(name, Role(row[0]), row[2]), expires)
 
     def session(self, token: str) -> User:
         """The user of a live session; its expiry slides forward. `AuthError` otherwise."""
         now = self.clock.now()
         with self._lock:
             row = self._db.execute(
-                "select s.name, u.role, s.expires from sessions s join users u on u.name = s.name"
+                "select s.name, u.role, s.expires, u.site from sessions s join users u on u.name = s.name"
                 " where digest = ?",
                 (_digest(token),),
             ).fetchone()
@@ -253,7 +433,7 @@ class UserStore:
                 "update sessions set expires = ? where digest = ?",
                 ((now + self.session_ttl).isoformat(), _digest(token)),
             )
-        return User(row[0], Role(row[1]))
+        return User(row[0], Role(row[1]), row[3])
 
     def logout(self, token: str) -> None:
         with self._lock:
@@ -286,7 +466,7 @@ class UserStore:
         now = self.clock.now()
         with self._lock:
             row = self._db.execute(
-                "select t.name, u.role, t.expires from tokens t join users u on u.name = t.name"
+                "select t.name, u.role, t.expires, u.site from tokens t join users u on u.name = t.name"
                 " where digest = ?",
                 (_digest(token),),
             ).fetchone()
@@ -295,7 +475,7 @@ class UserStore:
             self._db.execute(
                 "update tokens set last_used = ? where digest = ?", (now.isoformat(), _digest(token))
             )
-        return User(row[0], Role(row[1]))
+        return User(row[0], Role(row[1]), row[3])
 
     def revoke_token(self, token: str) -> bool:
         with self._lock:

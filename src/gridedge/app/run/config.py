@@ -335,10 +335,11 @@ class WebSection(_Model):
     account `owner` is created with a generated password, printed once on stderr."""
     secure_cookie: bool = False
     """Mark the session cookie `Secure`: set it when a reverse proxy serves the dashboard over HTTPS."""
-    public_reads: bool = False
+    public_reads: Annotated[bool, Field(strict=True)] = False
     """Let anyone who reaches the listener read the views (live power, plan, NILM appliances, the
     event stream) and /metrics without logging in. Off by default: a household's power use is
-    personal data; then reads need a login or an API token (Prometheus: a bearer token)."""
+    personal data; then reads need a login or an API token (Prometheus: a bearer token). A TOML
+boolean only: `"yes"` or `1` is an error, not a guess."""
 
 
 def _scenario_kind(value: Any) -> str | None:

@@ -4,10 +4,14 @@
  * `status`, `grid`, `home`). Commands go to the JSON API with the session cookie and the
  * anti-forgery header X-Gridedge-Request: 1. Data is put into the page with textContent only.
  * Charts use plotly.js from /vendor/plotly.min.js when it loaded; without it they say so.
+ * When the server keeps its reads private (`/api/session` says `public_reads: false`, or a read
+ * answers 401) the page shows the login dialog and reads nothing until someone logs in. A home owner
+ * bound to one site (`user.site`) finds the controls of the other homes disabled.
  */
 "use strict";
 
-const state = { status: null, home: null, grid: null, user: null, view: "home", site: null, source: null };
+const state = { status: null, home: null, grid: null, user: null, view: "home", site: null, source: null,
+  publicReads: true, locked: false };
 const rendered = {};  // last data drawn per chart, to skip redrawing what did not change
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -99,7 +103,7 @@ async function command(method, path, body, done) {
     await api(method, path, body);
     if (done) toast(done);
   } catch (e) {
-    if (e.status === 401) { setUser(null); openLogin(); }
+    if (e.status === 401) { setUser(null); if (state.publicReads) openLogin(); else lock(); }
     toast(e.message, "error");
   }
 }
@@ -118,13 +122,24 @@ function hintFor(roles) {
   return `Log in as ${roles.split(" ").map((r) => ROLE_NAMES[r] || r).join(" or ")}`;
 }
 
+/** Whether the logged-in user may act on `site` (a home owner may be bound to one site). */
+function siteAllowed(site) {
+  return !site || !state.user || !state.user.site || state.user.site === site;
+}
+
 function applyRoles(root = document) {
   for (const el of root.querySelectorAll("[data-roles]")) {
-    const ok = allowed(el.dataset.roles);
+    const byRole = allowed(el.dataset.roles);
+    const ok = byRole && siteAllowed(el.dataset.site);
     el.disabled = !ok;
-    if (ok) el.removeAttribute("title"); else el.title = hintFor(el.dataset.roles);
+    if (ok) el.removeAttribute("title");
+    else el.title = byRole ? `${state.user.name} may act on ${state.user.site} only` : hintFor(el.dataset.roles);
   }
   for (const el of root.querySelectorAll("[data-role-hint]")) el.hidden = allowed(el.dataset.roleHint);
+  const hint = $("site-hint");
+  const elsewhere = !!(state.user && state.user.site && state.home && state.home.site_id !== state.user.site);
+  hint.hidden = !elsewhere;
+  hint.textContent = elsewhere ? `${state.user.name} may act on ${state.user.site} only` : "";
 }
 
 function setUser(user) {
@@ -152,6 +167,7 @@ async function login(ev) {
     $("login-dialog").close();
     setUser(user);
     toast(`Logged in as ${user.name}`);
+    if (state.locked) await loadViews();
   } catch (e) {
     $("login-error").textContent = e.status === 401 ? "Unknown user or wrong password" : e.message;
     $("login-error").hidden = false;
@@ -161,6 +177,39 @@ async function login(ev) {
 async function logout() {
   await api("POST", "/api/logout").catch(() => null);
   setUser(null);
+  if (!state.publicReads) location.reload();  // what this user was shown is not for the next one
+}
+
+/** Reads need a login here: stop the live updates and ask for one. */
+function lock() {
+  state.locked = true;
+  if (state.source) { state.source.close(); state.source = null; }
+  const conn = $("connection-state");
+  conn.dataset.state = "login";
+  conn.textContent = "log in to see";
+  openLogin();
+}
+
+/** The views once, then the live updates (or the login dialog when reads answer 401). */
+async function loadViews() {
+  let status = null;
+  try {
+    status = await api("GET", "/api/status");
+  } catch (e) {
+    if (e.status === 401) { setUser(null); lock(); return; }
+  }
+  state.locked = false;
+  if (status) renderStatus(status);
+  route();
+  const reads = [api("GET", "/api/grid").then(renderGrid)];
+  if (state.site) reads.push(api("GET", `/api/homes/${encodeURIComponent(state.site)}`).then(renderHome));
+  await Promise.allSettled(reads);
+}
+
+/** The event stream closed for good (e.g. a 401 once the session ended): lock if reads are private. */
+async function recheck() {
+  const session = await api("GET", "/api/session").catch(() => null);
+  if (session && !session.user && !session.public_reads) { setUser(null); lock(); }
 }
 
 // --------------------------------------------------------------------------------------- navigation
@@ -181,6 +230,7 @@ function route() {
 }
 
 function connect() {
+  if (state.locked) return;
   const want = state.site ? `/api/events?site=${encodeURIComponent(state.site)}` : "/api/events";
   if (state.source && state.source.url.endsWith(want)) return;
   if (state.source) state.source.close();
@@ -188,7 +238,11 @@ function connect() {
   state.source = es;
   const conn = $("connection-state");
   es.onopen = () => { conn.dataset.state = "live"; conn.textContent = "live"; };
-  es.onerror = () => { conn.dataset.state = "offline"; conn.textContent = "reconnecting"; };
+  es.onerror = () => {
+    conn.dataset.state = "offline";
+    conn.textContent = "reconnecting";
+    if (es.readyState === EventSource.CLOSED && state.source === es) recheck();
+  };
   es.addEventListener("status", (e) => renderStatus(JSON.parse(e.data)));
   es.addEventListener("grid", (e) => renderGrid(JSON.parse(e.data)));
   es.addEventListener("home", (e) => {
@@ -227,7 +281,11 @@ function renderStatus(s) {
     homes.dataset.homes = s.homes.join(",");
     homes.replaceChildren(...s.homes.map((id) => h("option", { value: id, text: id })));
   }
-  if (!state.site) { state.site = s.homes[0]; route(); }
+  if (!state.site) {
+    const own = state.user && state.user.site;
+    state.site = own && s.homes.includes(own) ? own : s.homes[0];
+    route();
+  }
   if (homes.value !== state.site) homes.value = state.site;
 }
 
@@ -411,7 +469,7 @@ function renderHome(home) {
   h("span", { class: "power", "data-testid": `device-power-${d.device_id}`, text: fmtW(d.power_w) }),
   h("label", { class: "switch" }, h("input", {
     type: "checkbox", checked: d.managed, "data-testid": `managed-toggle-${d.device_id}`,
-    "data-roles": "home-owner installer", "aria-label": `Energy manager steers ${d.device_id}`,
+    "data-roles": "home-owner installer", "data-site": home.site_id, "aria-label": `Energy manager steers ${d.device_id}`,
     onchange: (e) => command("POST", `/api/homes/${encodeURIComponent(home.site_id)}/devices/${encodeURIComponent(d.device_id)}/managed`,
       { managed: e.target.checked }, `${d.device_id}: ${e.target.checked ? "managed" : "parked"}`),
   }), "managed"),
@@ -426,7 +484,8 @@ function renderHome(home) {
   h("span", { class: "name" }, h("span", { class: "dot", "data-on": a.on }), a.label),
   h("span", { class: "power", text: fmtW(a.power_w) }),
   h("button", { type: "button", class: "btn ghost", "data-testid": `appliance-label-${a.appliance_id}`,
-    "data-roles": "home-owner installer", onclick: () => openLabel(home.site_id, a) }, "Rename"),
+    "data-roles": "home-owner installer", "data-site": home.site_id, onclick: () => openLabel(home.site_id, a) },
+  "Rename"),
   h("span", { class: "sub", text: `${a.energy_today_kwh.toFixed(2)} kWh today` }),
   h("div", { class: "share" }, h("div", { style: `width:${(100 * a.power_w / maxP).toFixed(1)}%` })),
   )));
@@ -610,16 +669,15 @@ async function start() {
   wire();
   setInterval(tickCountdowns, TICK_MS);
   applyRoles();
-  const [me, status] = await Promise.all([
-    api("GET", "/api/session").then((s) => s.user).catch(() => null),
-    api("GET", "/api/status").catch(() => null),
-  ]);
-  setUser(me);
-  if (status) renderStatus(status);
-  route();
-  const reads = [api("GET", "/api/grid").then(renderGrid)];
-  if (state.site) reads.push(api("GET", `/api/homes/${encodeURIComponent(state.site)}`).then(renderHome));
-  await Promise.allSettled(reads);
+  const session = await api("GET", "/api/session").catch(() => null);
+  state.publicReads = !session || session.public_reads !== false;
+  setUser(session ? session.user : null);
+  if (!state.publicReads && !state.user) {  // nothing to read before a login: no 401s to provoke
+    lock();
+    route();
+    return;
+  }
+  await loadViews();
 }
 
 document.addEventListener("DOMContentLoaded", () => { start().catch((e) => toast(String(e), "error")); });
