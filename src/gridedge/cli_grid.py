@@ -198,7 +198,9 @@ def _status(args: argparse.Namespace, worker: Any, *, final: bool = False) -> No
     stats["final"] = final
     stats["alarms_raised"] = worker.ingestor.monitor.alarms_raised
     if args.json:
-        print(json.dumps(stats), flush=True)
+        from gridedge.app.process import write_json_line
+
+        write_json_line(stats)  # the workers share one stdout: one write per line
     else:
         print(
             f"{args.client_id}: received {stats['received']:,}, committed {stats['committed']:,} in "

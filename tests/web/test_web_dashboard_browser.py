@@ -88,6 +88,27 @@ def seconds(text: str) -> int:
     return sum(int(n) * units[u] for n, u in zip(words[::2], words[1::2], strict=True))
 
 
+def test_devices_and_feeders_read_like_the_power_flow(browser: Any, served: tuple[FakeControl, str]) -> None:
+    """What a device delivers is positive with a word, as in the power-flow card (the PV showed
+    "-4.2 kW" under "Solar 4.2 kW"); an exporting feeder says so and its share is of the flow."""
+    control, url = served
+    page, errors = open_page(browser, url)
+    page.wait_for_selector(tid("device-power-pv"))
+    assert page.text_content(tid("device-power-pv")) == "4.20 kW producing"
+    assert page.get_attribute(tid("device-power-pv"), "data-w") == "-4200"
+    assert page.text_content(tid("device-power-ev")) == "3.70 kW"
+    page.click(tid("nav-grid"))
+    page.wait_for_selector(tid("feeder-load-F1"))
+    assert page.text_content(tid("feeder-load-F1")) == "41.0 kW of 60.0 kW (68 %)"
+    control.feeder_w = -9000.0  # noon: the street's PV pushes 9 kW up the feeder
+    control.bump(home_only=False)
+    feeder = tid("feeder-load-F1")
+    exporting = f"() => document.querySelector('{feeder}').textContent.includes('export')"
+    page.wait_for_function(exporting, timeout=3000)
+    assert page.text_content(tid("feeder-load-F1")) == "9.00 kW export of 60.0 kW (15 %)"
+    assert errors == []
+
+
 def test_a_site_without_storyline_shows_no_story_buttons_and_no_speed(
     browser: Any, served: tuple[FakeControl, str]
 ) -> None:

@@ -82,6 +82,7 @@ class FakeControl:
         self.managed = {"hp": True, "ev": True, "battery": True, "pv": True}
         self.labels = {"a1": "kettle", "a2": "fridge", "a3": "appliance 3"}
         self.story = True
+        self.feeder_w = 41_000.0
         """False: a real site's control (`gridedge run`), without storyline."""
 
     # --- reading ------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ class FakeControl:
         return GridView(
             now=self.now.astimezone(UTC),
             sites=sites,
-            feeders=(FeederView("F1", 41_000.0, 60_000.0, history),),
+            feeders=(FeederView("F1", self.feeder_w, 60_000.0, history),),
             limits=(
                 IssuedLimit(
                     self.now - timedelta(minutes=3), S1_HOME, "consumption", 5000.0, 3600.0, "storyline"

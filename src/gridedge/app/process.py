@@ -22,8 +22,16 @@ def stop_on_signals(stop: asyncio.Event, duration: float | None = None) -> None:
 
 
 def write_json_line(record: dict[str, Any]) -> None:
-    """One JSON object on its own line of stdout, flushed (a status reader sees it at once)."""
+    """One JSON object on its own line of stdout, at once (a status reader sees it at once).
+
+    One `write` system call per line, below the pipe's atomic size (PIPE_BUF, 4 KiB on Linux) for a
+    status record: processes sharing one stdout (the head-end's workers) never interleave lines."""
+    import os
+
     import orjson
 
-    sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
-    sys.stdout.flush()
+    sys.stdout.flush()  # what print() buffered goes first
+    data = orjson.dumps(record) + b"\n"
+    fd = sys.stdout.fileno()
+    while data:
+        data = data[os.write(fd, data) :]

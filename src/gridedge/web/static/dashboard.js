@@ -253,6 +253,14 @@ function connect() {
 
 // ------------------------------------------------------------------------------------------- status
 
+// A device's power as the power-flow card shows it: what it delivers is positive, with a word
+// (PV produces, a battery or a car discharges); what it draws is plain.
+function devicePower(d) {
+  if (d.power_w >= -10) return fmtW(Math.max(0, d.power_w));
+  const verb = d.kind === "pv" ? "producing" : d.kind === "battery" || d.kind === "ev" ? "discharging" : "delivering";
+  return `${fmtW(-d.power_w)} ${verb}`;
+}
+
 function renderStatus(s) {
   state.status = s;
   $("sim-clock").textContent = hhmm(s.now);
@@ -466,7 +474,7 @@ function renderHome(home) {
   },
   h("span", { class: "name" }, h("span", { class: "dot", "data-on": d.online, title: d.online ? "online" : "offline" }),
     `${d.device_id}`),
-  h("span", { class: "power", "data-testid": `device-power-${d.device_id}`, text: fmtW(d.power_w) }),
+  h("span", { class: "power", "data-testid": `device-power-${d.device_id}`, "data-w": d.power_w, text: devicePower(d) }),
   h("label", { class: "switch" }, h("input", {
     type: "checkbox", checked: d.managed, "data-testid": `managed-toggle-${d.device_id}`,
     "data-roles": "home-owner installer", "data-site": home.site_id, "aria-label": `Energy manager steers ${d.device_id}`,
@@ -520,11 +528,13 @@ function renderGrid(grid) {
   $("records-committed").textContent = grid.records_committed.toLocaleString("en");
 
   $("feeders").replaceChildren(...grid.feeders.map((f) => {
-    const share = f.capacity_w > 0 ? f.load_w / f.capacity_w : 0;
+    // a feeder that exports (PV at noon) loads its cable too: the share is of the flow either way
+    const share = f.capacity_w > 0 ? Math.abs(f.load_w) / f.capacity_w : 0;
+    const flow = f.load_w < 0 ? `${fmtW(-f.load_w)} export` : fmtW(f.load_w);
     return h("div", { class: "feeder", "data-testid": `feeder-${f.feeder_id}` },
       h("div", { class: "line" }, h("strong", { text: `Feeder ${f.feeder_id}` }),
         h("span", { "data-testid": `feeder-load-${f.feeder_id}`, "data-w": f.load_w,
-          text: `${fmtW(f.load_w)} of ${fmtW(f.capacity_w)} (${Math.round(share * 100)} %)` })),
+          text: `${flow} of ${fmtW(f.capacity_w)} (${Math.round(share * 100)} %)` })),
       h("div", { class: "meter-bar" }, h("div", { class: "meter-fill", style: `width:${Math.min(100, share * 100)}%`,
         "data-level": share > 1 ? "alarm" : share > 0.85 ? "warning" : "" })));
   }));
