@@ -46,3 +46,41 @@ def test_the_status_reports_the_lag_of_a_paced_world(tmp_path: Path) -> None:
     assert seen["fast"] > 1000.0  # simulated seconds behind, after a wall second
     assert seen["world"] >= seen["fast"]  # the status copies the world's figure as it stands
     assert seen["json"] == seen["fast"]
+
+
+def test_simulated_time_is_paced_against_the_injected_wall_clock(tmp_path: Path) -> None:
+    """At speed 5, two wall seconds on a SimClock make exactly ten simulated seconds, and no more
+    happen while the wall clock stands still; a new speed counts from when it was set."""
+    from gridedge.clock import SimClock
+
+    wall = SimClock(datetime(2026, 12, 6, tzinfo=UTC))
+    world = DemoWorld(DemoConfig(tmp_path, homes=1, speed=5.0, storyline=False), wall=wall)
+
+    async def settle(expected: int) -> None:
+        for _ in range(3000):  # real time only waits for the steps' own work
+            if world.seconds >= expected:
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+
+    async def main() -> list[int]:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(world.run(stop))
+        await world.ready.wait()
+        await settle(0)
+        seen = [world.seconds]
+        await wall.advance(2.0)
+        await settle(seen[0] + 10)
+        seen.append(world.seconds)
+        world.set_speed(50.0)
+        await wall.advance(0.1)
+        await settle(seen[1] + 5)
+        seen.append(world.seconds)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        return seen
+
+    first, after_two, after_speed = asyncio.run(main())
+    assert after_two - first == 10
+    assert after_speed - after_two == 5

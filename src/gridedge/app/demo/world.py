@@ -22,7 +22,6 @@ SQLite, and are safe to call from the web room between two driver steps.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
@@ -48,7 +47,7 @@ from gridedge.app.demo.views_builder import grid_view, home_view, price_curve
 from gridedge.app.views import DemoStatus, GridView, HomeView, Level, PricePoint, UnknownSite
 from gridedge.bus.inprocess import InProcessBus
 from gridedge.bus.rawlink import LinkEvent, LinkEventKind
-from gridedge.clock import SimClock
+from gridedge.clock import Clock, RealClock, SimClock
 from gridedge.home.cem.openadr_link import OpenAdrSignals
 from gridedge.model.scenario import EventAction, EventConfig
 from gridedge.sim.neighbourhood import Neighbourhood, freeze_heap
@@ -66,8 +65,13 @@ MAX_CATCH_UP_S = 5.0
 class DemoWorld:
     """Implements `gridedge.app.views.DemoControl`."""
 
-    def __init__(self, config: DemoConfig) -> None:
+    def __init__(self, config: DemoConfig, *, wall: Clock | None = None) -> None:
+        """`wall`: the clock simulated time is paced against (the real one by default; tests pace
+        against a `SimClock`)."""
         self.config = config
+        self.wall: Clock = wall if wall is not None else RealClock()
+        self._repace = asyncio.Event()
+        """Set by `set_speed`: the pacing loop's wait ends at once."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.zone = config.zone
         self.clock = SimClock(config.start)
@@ -223,7 +227,8 @@ class DemoWorld:
         if not speed > 0:
             raise ValueError(f"speed: expected sim seconds per second > 0, found {speed!r}")
         self._speed = float(speed)
-        self._anchor = (_time.monotonic(), self.seconds)
+        self._anchor = (self.wall.monotonic(), self.seconds)
+        self._repace.set()
         self._bump()
 
     def _on_link_event(self, home: DemoHome, event: LinkEvent) -> None:
@@ -377,31 +382,40 @@ class DemoWorld:
         """Run paced at `speed` until `stop` is set; then close everything."""
         try:
             await self.start()
-            self._anchor = (_time.monotonic(), self.seconds)
+            self._anchor = (self.wall.monotonic(), self.seconds)
             while not stop.is_set():
                 wall0, sim0 = self._anchor
-                target = sim0 + (_time.monotonic() - wall0) * self._speed
+                target = sim0 + (self.wall.monotonic() - wall0) * self._speed
                 behind = target - self.seconds
                 if behind >= 1.0:
                     await self.step()
                     if behind > MAX_CATCH_UP_S * self._speed:  # cannot keep up: let the backlog go
                         self.lag_s = behind
-                        self._anchor = (_time.monotonic(), self.seconds)
+                        self._anchor = (self.wall.monotonic(), self.seconds)
                         self._report_lag()
                     else:
                         self.lag_s = max(behind - 1.0, 0.0)
                     await asyncio.sleep(0)  # let the web room read between steps
                 else:
                     self.lag_s = 0.0
-                    wait = (1.0 - behind) / self._speed
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), wait)
+                    await self._wall_sleep((1.0 - behind) / self._speed, stop)
         finally:
             await self.close()
 
+    async def _wall_sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        """Sleep on the wall clock, or until `stop` or a new speed."""
+        self._repace.clear()
+        waits = {asyncio.ensure_future(self.wall.sleep(seconds)), asyncio.ensure_future(stop.wait()),
+                 asyncio.ensure_future(self._repace.wait())}  # fmt: skip
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     def _report_lag(self) -> None:
         """Say (at most once a minute) that the machine cannot run the world at `speed`."""
-        now = _time.monotonic()
+        now = self.wall.monotonic()
         if now - self._lag_reported < 60.0:
             return
         self._lag_reported = now
