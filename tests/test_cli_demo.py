@@ -56,3 +56,12 @@ def test_a_signal_stops_the_demo_cleanly_and_removes_its_files(tmp_path: Path, s
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert not list(tmp_path.glob("gridedge-demo-*")), "the temporary directory is left behind"
+
+
+def test_without_the_corpus_the_demo_names_the_missing_file(tmp_path: Path) -> None:
+    env = {**os.environ, "GRIDEDGE_CORPUS": str(tmp_path / "nowhere")}
+    r = subprocess.run([*GRIDEDGE, "demo", "--port", "0", "--duration", "5"], capture_output=True, text=True,
+                       timeout=90, env=env)  # fmt: skip
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "gridedge demo: corpus file" in r.stderr and "GRIDEDGE_CORPUS" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -102,7 +102,11 @@ async def _serve(args: argparse.Namespace, start: datetime | None) -> int:
         config = DemoConfig(homes=args.homes, speed=args.speed, seed=args.seed, data_dir=data_dir,
                             storyline=not args.no_story, **({"start": start} if start else {}))  # fmt: skip
         highs_banner_to_stderr()  # stdout carries the address and passwords only
-        world = DemoWorld(config)
+        try:
+            world = DemoWorld(config)
+        except FileNotFoundError as e:  # the households' load profiles come from the shared corpus
+            print(f"gridedge demo: {e}", file=sys.stderr)
+            return 1
         users = UserStore(data_dir / "users.db", clock=RealClock())
         stack.callback(users.close)
         credentials = provision(users, owner_site=world.status().homes[0])
